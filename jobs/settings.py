@@ -1,0 +1,167 @@
+"""The one settings object of the app, read from environment / app settings.
+
+Job code gets its settings from here and never reads ``os.environ`` itself.
+Every endpoint is a setting with a public-cloud default, so the same code runs
+against Azure, a sovereign cloud or the local sandbox. A bad value fails with
+a message naming the app setting and what is wrong. Secrets are ``SecretStr``
+so they print masked.
+"""
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (AliasChoices, BeforeValidator, Field, SecretStr,
+                      ValidationError, model_validator)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from jobs.budget_check.config import BudgetCheckSettings
+from jobs.dev_hours.config import DevHoursSettings
+from jobs.secret_rotation.config import SecretRotationSettings
+from jobs.sla_snapshot.config import SlaSnapshotSettings
+
+ENV_PREFIX = "OPS_"
+
+
+def split_commas(value: Any) -> Any:
+    """Lists come as ``a,b,c`` in app settings (pydantic would expect JSON)."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+CommaList = Annotated[list[str], NoDecode, BeforeValidator(split_commas)]
+
+
+class SettingsError(Exception):
+    """Invalid configuration; the message names every bad app setting."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="ignore",
+        populate_by_name=True)
+
+    # Endpoints (public Azure by default).
+    arm_endpoint: str = "https://management.azure.com"
+    arm_audience: str = "https://management.azure.com"
+    metrics_endpoint: str = "https://eastus.metrics.monitor.azure.com"
+    metrics_audience: str = "https://metrics.monitor.azure.com"
+    logs_endpoint: str = "https://api.loganalytics.io/v1"
+    keyvault_url: str | None = None
+    authority_host: str = "https://login.microsoftonline.com"
+    ca_bundle: str | None = None  # PEM file trusted for TLS (the sandbox CA)
+
+    credential: Literal["default", "sandbox"] = "default"
+    sandbox_token: SecretStr | None = None
+
+    subscriptions: CommaList = []
+
+    # Run records, locks and job state live in this storage account.
+    runs_connection: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPS_RUNS_CONNECTION", "AzureWebJobsStorage"))
+    runs_account_url: str | None = None  # identity-based alternative to a connection string
+    runs_container: str = "ops-runs"
+
+    notify_kind: Literal["none", "webhook", "slack", "teams"] = "none"
+    notify_url: SecretStr | None = None  # incoming-webhook URLs embed a secret
+    notify_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+
+    dev_hours: DevHoursSettings = DevHoursSettings()
+    budget_check: BudgetCheckSettings = BudgetCheckSettings()
+    secret_rotation: SecretRotationSettings = SecretRotationSettings()
+    sla_snapshot: SlaSnapshotSettings = SlaSnapshotSettings()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Settings":
+        for name in ("arm_endpoint", "metrics_endpoint", "logs_endpoint", "keyvault_url",
+                     "authority_host", "runs_account_url"):
+            url = getattr(self, name)
+            if url and urlsplit(url).scheme != "https":
+                raise ValueError(f"{env_name(name)} must be an https:// URL, got {url!r}")
+        if self.notify_kind != "none" and not self.notify_url:
+            raise ValueError(f"{ENV_PREFIX}NOTIFY_URL is required when {ENV_PREFIX}NOTIFY_KIND={self.notify_kind}")
+        if self.credential == "sandbox":
+            if not self.sandbox_token:
+                raise ValueError(f"{ENV_PREFIX}SANDBOX_TOKEN is required with {ENV_PREFIX}CREDENTIAL=sandbox")
+            remote = [f"{k}={v}" for k, v in self.endpoints().items() if v and not is_loopback(v)]
+            if remote:
+                raise ValueError(
+                    f"{ENV_PREFIX}CREDENTIAL=sandbox is refused while endpoints are not on loopback: "
+                    + ", ".join(remote))
+        return self
+
+    def endpoints(self) -> dict[str, str | None]:
+        """Every address the app may talk to, by setting name."""
+        blob = self.runs_account_url or blob_endpoint(self.runs_connection)
+        return {
+            env_name("arm_endpoint"): self.arm_endpoint,
+            env_name("metrics_endpoint"): self.metrics_endpoint,
+            env_name("logs_endpoint"): self.logs_endpoint,
+            env_name("keyvault_url"): self.keyvault_url,
+            env_name("authority_host"): self.authority_host if self.credential == "default" else None,
+            "runs storage (AzureWebJobsStorage)": blob,
+            env_name("notify_url"): self.notify_url.get_secret_value() if self.notify_url else None,
+        }
+
+    def masked(self) -> dict[str, Any]:
+        """The effective settings, secrets shown as '**********'."""
+        return self.model_dump(mode="json")
+
+
+def env_name(*loc: Any) -> str:
+    """('dev_hours', 'timezone') -> 'OPS_DEV_HOURS__TIMEZONE'."""
+    if len(loc) == 1 and loc[0] in ("AzureWebJobsStorage", "OPS_RUNS_CONNECTION", "runs_connection"):
+        return "AzureWebJobsStorage"
+    return ENV_PREFIX + "__".join(str(part).upper() for part in loc if not isinstance(part, int))
+
+
+def blob_endpoint(connection: SecretStr | str | None) -> str | None:
+    """The blob endpoint a storage connection string points at."""
+    if connection is None:
+        return None
+    text = connection.get_secret_value() if isinstance(connection, SecretStr) else connection
+    parts = dict(p.split("=", 1) for p in text.split(";") if "=" in p)
+    if parts.get("UseDevelopmentStorage", "").lower() == "true":
+        return "http://127.0.0.1:10000/devstoreaccount1"
+    if "BlobEndpoint" in parts:
+        return parts["BlobEndpoint"]
+    account = parts.get("AccountName")
+    suffix = parts.get("EndpointSuffix", "core.windows.net")
+    protocol = parts.get("DefaultEndpointsProtocol", "https")
+    return f"{protocol}://{account}.blob.{suffix}" if account else None
+
+
+def is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load_settings() -> Settings:
+    """Read and validate; raise SettingsError naming each bad setting."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError(describe(exc)) from None
+
+
+def describe(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = [p for p in err["loc"] if p != "__root__"]
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"{env_name(*loc)}: {msg}" if loc else msg)
+    return "invalid settings:\n  " + "\n  ".join(lines)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings of this process, validated once."""
+    return load_settings()
