@@ -27,7 +27,7 @@ class World:
 
     @classmethod
     def from_file(cls, path: str | Path) -> "World":
-        return cls(json.loads(Path(path).read_text()))
+        return cls(load_world_file(path))
 
     def reset(self, data: dict[str, Any] | None = None) -> None:
         with self.lock:
@@ -90,3 +90,25 @@ def public(resource: dict[str, Any]) -> dict[str, Any]:
 def resource_group_id(resource_id: str) -> str:
     parts = resource_id.split("/")
     return "/".join(parts[:5])
+
+
+def load_world_file(path: str | Path) -> dict[str, Any]:
+    """Read a world file. `"include": ["other.json", ...]` (paths relative to the
+    file) merges other files first: lists are concatenated, objects merged."""
+    path = Path(path)
+    data = json.loads(path.read_text())
+    merged: dict[str, Any] = {}
+    for name in data.pop("include", []):
+        _merge(merged, load_world_file(path.parent / name))
+    _merge(merged, data)
+    return merged
+
+
+def _merge(into: dict[str, Any], data: dict[str, Any]) -> None:
+    for key, value in data.items():
+        if isinstance(value, list) and isinstance(into.get(key), list):
+            into[key] = into[key] + value
+        elif isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value

@@ -1,0 +1,86 @@
+"""Test harness: starts the local stand-ins once per session (the HTTPS sandbox,
+Azurite, and the real PostgreSQL and Redis servers) and points the app's settings
+at them.
+
+Nothing leaves this machine: before any test runs, every endpoint the app would
+use is checked to be on loopback, and the session refuses to start otherwise.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from sandbox.stack import DEMO_WORLD, Stack
+from sandbox.world import load_world_file
+
+ENDPOINT_SETTINGS = ("OPS_ARM_ENDPOINT", "OPS_METRICS_ENDPOINT", "OPS_LOGS_ENDPOINT",
+                     "OPS_KEYVAULT_URL", "OPS_RUNS_ACCOUNT_URL", "OPS_NOTIFY_URL")
+
+
+def _refuse_remote(env: dict[str, str]) -> None:
+    from jobs.settings import blob_endpoint, is_loopback
+    remote = [f"{k}={v}" for k, v in env.items() if k in ENDPOINT_SETTINGS and v and not is_loopback(v)]
+    blob = blob_endpoint(env.get("AzureWebJobsStorage") or env.get("OPS_RUNS_CONNECTION"))
+    if blob and not is_loopback(blob):
+        remote.append(f"AzureWebJobsStorage -> {blob}")
+    if remote:
+        pytest.exit("refusing to run: endpoints not on loopback: " + ", ".join(remote), returncode=2)
+
+
+def pytest_configure(config):
+    _refuse_remote(dict(os.environ))
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    """The sandbox with the demo world, Azurite and the databases, for the session."""
+    s = Stack(tmp_path_factory.mktemp("sandbox"), DEMO_WORLD, page_size=5).start()
+    env = s.env()
+    _refuse_remote(env)
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def app_env(stack, monkeypatch):
+    """App settings pointing at the sandbox, a fresh world, no faults, an empty
+    request log. Returns the stack; tests may add settings with monkeypatch."""
+    from jobs import service
+    for key in list(os.environ):
+        if key.startswith("OPS_") or key == "AzureWebJobsStorage":
+            monkeypatch.delenv(key)
+    for key, value in stack.env().items():
+        monkeypatch.setenv(key, value)
+    stack.world.reset(load_world_file(DEMO_WORLD))
+    stack.sandbox.faults.configure({})
+    stack.sandbox.clear_log()
+    service.reset()
+    from jobs.settings import load_settings
+    settings = load_settings()
+    from jobs.settings import is_loopback
+    assert all(is_loopback(v) for v in settings.endpoints().values() if v)
+    yield stack
+    service.reset()
+
+
+@pytest.fixture
+def world(app_env):
+    """Seed the sandbox with a world of the test's own: world(data) or world(path)."""
+    def seed(data):
+        if isinstance(data, (str, Path)):
+            data = load_world_file(data)
+        app_env.world.reset(copy.deepcopy(data))
+        app_env.sandbox.clear_log()
+        return app_env.world
+    return seed
+
+
+@pytest.fixture
+def clients(app_env):
+    from jobs.clients import Clients
+    from jobs.settings import load_settings
+    return Clients(load_settings())
