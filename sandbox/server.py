@@ -94,22 +94,19 @@ class Route:
     template: str
     operation: str
     handler: Callable[..., Any]
-    api_version: bool  # `api-version` query parameter required
-    auth: str  # "arm" | "keyvault" | "none"
 
 
 ROUTES: list[Route] = []
 
 
-def route(method: str, template: str, operation: str, *, api_version: bool = True,
-          auth: str = "arm") -> Callable:
+def route(method: str, template: str, operation: str) -> Callable:
     """Register a handler. `{name}` in the template matches one path segment;
     matching is case-insensitive, as ARM's is."""
     regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", re.escape(template).replace(r"\{", "{").replace(r"\}", "}"))
     pattern = re.compile(f"^{regex}/?$", re.IGNORECASE)
 
     def register(fn: Callable) -> Callable:
-        ROUTES.append(Route(method.upper(), pattern, template, operation, fn, api_version, auth))
+        ROUTES.append(Route(method.upper(), pattern, template, operation, fn))
         return fn
     return register
 
@@ -269,6 +266,9 @@ class _Handler(BaseHTTPRequestHandler):
                 operation = "sandbox/control"
                 response = self._control(req)
             else:
+                # Azure authenticates before it routes: an unknown path without a token is a 401.
+                self._authenticate(req, "keyvault" if _is_keyvault(req.path) else "arm")
+                _require_api_version(req)
                 matched, operation = self._match(req)
                 response = self._dispatch(req, matched, operation)
         except _Drop:
@@ -303,13 +303,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, req: Request, r: Route, operation: str) -> Response:
         sandbox = self.sandbox
-        if r.auth != "none":
-            self._authenticate(req, r)
-        if r.api_version and not req.query.get("api-version"):
-            if r.auth == "keyvault":
-                raise ApiError(400, "BadParameter", "The request URI contains an invalid api-version.")
-            raise ApiError(400, "MissingApiVersionParameter",
-                           "The api-version query parameter (?api-version=) is required for all requests.")
         delay, fault, rule = sandbox.faults.draw(operation)
         if delay:
             time.sleep(delay)
@@ -324,9 +317,9 @@ class _Handler(BaseHTTPRequestHandler):
             return result
         return Response(200, result)
 
-    def _authenticate(self, req: Request, r: Route) -> None:
+    def _authenticate(self, req: Request, kind: str) -> None:
         auth = req.headers.get("authorization", "")
-        if r.auth == "keyvault" and not auth:
+        if kind == "keyvault" and not auth:
             # Key Vault's challenge: clients send one unauthenticated request first.
             raise ApiError(401, "Unauthorized", "AKV10000: Request is missing a Bearer or PoP token.",
                            {"WWW-Authenticate": f'Bearer authorization="https://login.microsoftonline.com/{TENANT_ID}", '
@@ -390,6 +383,20 @@ class _Handler(BaseHTTPRequestHandler):
         self.sandbox.record({"method": req.method, "path": req.path, "operation": operation,
                              "status": status, "duration_ms": round((time.perf_counter() - started) * 1000, 1),
                              "at": time.time()})
+
+
+def _require_api_version(req: Request) -> None:
+    """Every ARM, Key Vault and metrics call carries api-version; the Logs API (/v1) does not."""
+    if req.path.startswith("/v1/") or req.query.get("api-version"):
+        return
+    if _is_keyvault(req.path):
+        raise ApiError(400, "BadParameter", "The request URI contains an invalid api-version.")
+    raise ApiError(400, "MissingApiVersionParameter",
+                   "The api-version query parameter (?api-version=) is required for all requests.")
+
+
+def _is_keyvault(path: str) -> bool:
+    return path.lower().startswith(("/secrets", "/deletedsecrets"))
 
 
 class _Drop(Exception):
