@@ -77,10 +77,12 @@ def utcnow() -> datetime:
 
 def run_job(name: str, *, trigger: str, dry_run: bool, settings, clients, store,
             now: datetime | None = None, options: dict[str, str] | None = None,
-            notifier=None, clock: Callable[[], datetime] = utcnow) -> RunReport:
+            notifier=None, clock: Callable[[], datetime] = utcnow,
+            job: Job | None = None) -> RunReport:
     """Run one job end to end. Raises AlreadyRunning when another run holds the lock,
-    UnknownJob and BadOptions for bad requests; every other failure is in the report."""
-    job = registry.load(name)
+    UnknownJob and BadOptions for bad requests; every other failure is in the report.
+    ``job`` replaces the registered job object (tests of the frame itself)."""
+    job = job or registry.load(name)
     options = dict(options or {})
     unknown = sorted(set(options) - set(job.options))
     if unknown:

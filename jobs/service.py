@@ -6,7 +6,6 @@ Everything here is lazy: importing this module imports no Azure SDK.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from datetime import datetime
 from typing import Any
@@ -70,12 +69,13 @@ def latest(name: str) -> dict[str, Any] | None:
 
 
 def list_jobs(with_last_run: bool = True) -> list[dict[str, Any]]:
+    settings = environment().settings if with_last_run else None
     rows = []
     for spec in registry.JOBS.values():
         row: dict[str, Any] = {
             "name": spec.name,
             "description": spec.description,
-            "schedule": os.environ.get(spec.schedule_setting, spec.default_schedule),
+            "schedule": settings.schedule(spec.name) if settings else spec.default_schedule,
             "schedule_setting": spec.schedule_setting,
             "retry_on_failure": spec.retry_safe,
         }

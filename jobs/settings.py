@@ -9,15 +9,17 @@ so they print masked.
 from __future__ import annotations
 
 import ipaddress
+import re
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (AliasChoices, BeforeValidator, Field, SecretStr,
-                      ValidationError, model_validator)
+                      ValidationError, field_validator, model_validator)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from jobs.budget_check.config import BudgetCheckSettings
+from jobs.registry import JOBS
 from jobs.dev_hours.config import DevHoursSettings
 from jobs.secret_rotation.config import SecretRotationSettings
 from jobs.sla_snapshot.config import SlaSnapshotSettings
@@ -65,6 +67,15 @@ class Settings(BaseSettings):
     runs_account_url: str | None = None  # identity-based alternative to a connection string
     runs_container: str = "ops-runs"
 
+    # Timer schedules (six-field NCRONTAB, UTC). The Functions host reads these
+    # app settings itself (%OPS_SCHEDULE_...%); they are here to be validated and shown.
+    schedule_dev_hours: str = JOBS["dev-hours"].default_schedule
+    schedule_budget_check: str = JOBS["budget-check"].default_schedule
+    schedule_secret_rotation: str = JOBS["secret-rotation"].default_schedule
+    schedule_sla_snapshot: str = JOBS["sla-snapshot"].default_schedule
+
+    timer_dry_run: bool = False  # timers plan and report but change nothing (a safe rollout)
+
     notify_kind: Literal["none", "webhook", "slack", "teams"] = "none"
     notify_url: SecretStr | None = None  # incoming-webhook URLs embed a secret
     notify_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
@@ -73,6 +84,21 @@ class Settings(BaseSettings):
     budget_check: BudgetCheckSettings = BudgetCheckSettings()
     secret_rotation: SecretRotationSettings = SecretRotationSettings()
     sla_snapshot: SlaSnapshotSettings = SlaSnapshotSettings()
+
+    @field_validator("schedule_dev_hours", "schedule_budget_check", "schedule_secret_rotation",
+                     "schedule_sla_snapshot")
+    @classmethod
+    def _ncrontab(cls, value: str) -> str:
+        fields = value.split()
+        if len(fields) != 6:
+            raise ValueError(f"must be a six-field NCRONTAB expression "
+                             f"(second minute hour day month weekday), got {value!r}")
+        if not all(re.fullmatch(r"[0-9A-Za-z*/,\-]+", f) for f in fields):
+            raise ValueError(f"has characters NCRONTAB does not allow: {value!r}")
+        return value
+
+    def schedule(self, job: str) -> str:
+        return getattr(self, "schedule_" + job.replace("-", "_"))
 
     @model_validator(mode="after")
     def _consistent(self) -> "Settings":

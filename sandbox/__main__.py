@@ -23,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=0, help="HTTPS port (default: a free one)")
     serve.add_argument("--page-size", type=int, default=100, help="items per page of a list")
     serve.add_argument("--no-azurite", action="store_true", help="do not start Azurite")
+    serve.add_argument("--fixed-azurite-ports", action="store_true",
+                       help="Azurite on 10000-10002, so UseDevelopmentStorage=true works (func start)")
     serve.add_argument("--no-databases", action="store_true", help="do not start PostgreSQL and Redis")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -31,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     stack = Stack(args.state, args.world, port=args.port, azurite=not args.no_azurite,
-                  databases=not args.no_databases, page_size=args.page_size)
+                  databases=not args.no_databases, page_size=args.page_size,
+                  fixed_azurite_ports=args.fixed_azurite_ports)
     try:
         stack.start()
     except Exception as exc:  # noqa: BLE001

@@ -6,12 +6,9 @@ Used by `python -m sandbox serve` and by the pytest fixtures alike.
 """
 from __future__ import annotations
 
-import json
 import logging
-import os
 import secrets
 import shlex
-import shutil
 import socket
 import subprocess
 import time
@@ -63,9 +60,12 @@ def make_certificates(state: Path) -> tuple[Path, tuple[str, str]]:
 class Azurite:
     """Microsoft's Storage emulator, from node_modules (npm ci)."""
 
-    def __init__(self, state: Path):
+    DEFAULT_PORTS = {"blob": 10000, "queue": 10001, "table": 10002}  # UseDevelopmentStorage=true
+
+    def __init__(self, state: Path, fixed_ports: bool = False):
         self.location = state / "azurite"
-        self.ports = {"blob": free_port(), "queue": free_port(), "table": free_port()}
+        self.ports = (dict(self.DEFAULT_PORTS) if fixed_ports
+                      else {"blob": free_port(), "queue": free_port(), "table": free_port()})
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "Azurite":
@@ -107,11 +107,12 @@ class Stack:
 
     def __init__(self, state: str | Path, world: str | Path | dict[str, Any] | None = None, *,
                  port: int = 0, azurite: bool = True, databases: bool = True,
-                 page_size: int = 100):
+                 page_size: int = 100, fixed_azurite_ports: bool = False):
         self.state = Path(state)
         self.world_spec = world if world is not None else DEMO_WORLD
         self.port, self.page_size = port, page_size
         self.with_azurite, self.with_databases = azurite, databases
+        self.fixed_azurite_ports = fixed_azurite_ports
         self.azurite: Azurite | None = None
         self.databases: list[Any] = []
         self.sandbox: Sandbox | None = None
@@ -130,7 +131,7 @@ class Stack:
                  else World.from_file(self.world_spec))
         self.ca_file, chain = make_certificates(self.state)
         if self.with_azurite:
-            self.azurite = Azurite(self.state).start()
+            self.azurite = Azurite(self.state, self.fixed_azurite_ports).start()
         if self.with_databases:
             from sandbox import databases  # real PostgreSQL and Redis for credential tests
             self.databases = databases.start_all(self.state, world)

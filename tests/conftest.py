@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,8 @@ def app_env(stack, monkeypatch):
             monkeypatch.delenv(key)
     for key, value in stack.env().items():
         monkeypatch.setenv(key, value)
+    # Each test gets its own run records, locks and job state.
+    monkeypatch.setenv("OPS_RUNS_CONTAINER", f"runs-{uuid.uuid4().hex[:12]}")
     stack.world.reset(load_world_file(DEMO_WORLD))
     stack.sandbox.faults.configure({})
     stack.sandbox.clear_log()

@@ -1,0 +1,13 @@
+"""Timer trigger of the budget-check job: UTC schedule from the OPS_SCHEDULE_BUDGET_CHECK app setting."""
+import azure.functions as func
+
+from jobs.timers import run_from_timer
+
+bp = func.Blueprint()
+
+
+@bp.function_name("timer_budget_check")
+@bp.timer_trigger(arg_name="timer", schedule="%OPS_SCHEDULE_BUDGET_CHECK%", run_on_startup=False)
+@bp.retry(strategy="fixed_delay", max_retry_count="2", delay_interval="00:02:00")  # reconcile is idempotent
+def budget_check_timer(timer: func.TimerRequest) -> None:
+    run_from_timer("budget-check", timer)

@@ -1,0 +1,94 @@
+"""Manual runs and status over HTTP, as a blueprint (auth level FUNCTION).
+
+    GET  /api/jobs                     the jobs, their schedules and last run
+    POST /api/jobs/{name}/run          a dry run unless dry_run=false is given
+    GET  /api/jobs/{name}/runs/latest  the last run report
+
+JSON in and out. Every refusal is a JSON error with a 4xx status (409 when the
+job is already running); never a stack trace. Runs are dry unless asked.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import azure.functions as func
+
+from jobs import registry, service
+from jobs.requests import BadRequest, MethodNotAllowed, parse_body, run_arguments
+
+log = logging.getLogger(__name__)
+
+bp = func.Blueprint(http_auth_level=func.AuthLevel.FUNCTION)
+
+
+def _json(status: int, body: Any) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(body, indent=2), status_code=status,
+                             mimetype="application/json")
+
+
+def _error(status: int, code: str, message: str) -> func.HttpResponse:
+    return _json(status, {"error": {"code": code, "message": message}})
+
+
+def _guarded(handler):
+    """Map every known refusal to its status; anything else to a JSON 500 without details."""
+    def wrapper(req: func.HttpRequest) -> func.HttpResponse:
+        from jobs.runner import BadOptions
+        from jobs.settings import SettingsError
+        from jobs.store import AlreadyRunning
+        try:
+            return handler(req)
+        except registry.UnknownJob as exc:
+            return _error(404, "UnknownJob", str(exc))
+        except BadRequest as exc:
+            return _error(exc.status, type(exc).__name__, str(exc))
+        except BadOptions as exc:
+            return _error(400, "BadRequest", str(exc))
+        except AlreadyRunning as exc:
+            return _error(409, "AlreadyRunning", str(exc))
+        except SettingsError as exc:
+            log.error("settings are invalid: %s", exc)
+            return _error(500, "InvalidSettings", str(exc))
+        except Exception:  # noqa: BLE001 - logged with its trace, answered without it
+            log.exception("%s %s failed", req.method, req.url)
+            return _error(500, "InternalError", "the request failed; see the function logs")
+    wrapper.__name__ = handler.__name__
+    return wrapper
+
+
+def _only(req: func.HttpRequest, method: str) -> None:
+    if req.method.upper() != method:
+        raise MethodNotAllowed(f"use {method} for this route")
+
+
+@bp.function_name("http_list_jobs")
+@bp.route(route="jobs", methods=["GET"])
+@_guarded
+def list_jobs(req: func.HttpRequest) -> func.HttpResponse:
+    _only(req, "GET")
+    return _json(200, {"jobs": service.list_jobs()})
+
+
+@bp.function_name("http_run_job")
+@bp.route(route="jobs/{name}/run", methods=["POST"])
+@_guarded
+def run_job(req: func.HttpRequest) -> func.HttpResponse:
+    _only(req, "POST")
+    name = req.route_params.get("name", "")
+    registry.spec(name)
+    args = run_arguments(dict(req.params), parse_body(req.get_body() or b""))
+    return _json(200, service.run(name, trigger="http", **args))
+
+
+@bp.function_name("http_latest_run")
+@bp.route(route="jobs/{name}/runs/latest", methods=["GET"])
+@_guarded
+def latest_run(req: func.HttpRequest) -> func.HttpResponse:
+    _only(req, "GET")
+    name = req.route_params.get("name", "")
+    report = service.latest(name)
+    if report is None:
+        return _error(404, "NoRuns", f"{name} has not run yet")
+    return _json(200, report)

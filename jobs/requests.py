@@ -1,0 +1,98 @@
+"""Turning manual-run requests (HTTP query/body, CLI flags) into run arguments.
+
+Shared by the HTTP API and the CLI so both accept and refuse the same things,
+with the same messages. Pure: no I/O.
+"""
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Any
+
+MAX_BODY_BYTES = 64 * 1024
+_TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
+_OPTION_VALUE = re.compile(r"^(?!.*\.\.)[A-Za-z0-9._:@+=-]{1,256}$")
+
+
+class BadRequest(ValueError):
+    """The request is malformed; the message says what and how to fix it."""
+
+    status = 400
+
+
+class TooLarge(BadRequest):
+    status = 413
+
+
+class MethodNotAllowed(BadRequest):
+    status = 405
+
+
+def parse_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise BadRequest(f"{name} must be true or false, got {_shown(value)}")
+
+
+def parse_now(value: Any) -> datetime | None:
+    """An ISO-8601 instant with a UTC offset (``Z`` or ``+01:00``)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > 64:
+        raise BadRequest(f"now must be an ISO-8601 date and time with offset, got {_shown(value)}")
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("z", "Z").replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"now must be an ISO-8601 date and time with offset, e.g. "
+                         f"2026-11-27T18:00:00Z; got {_shown(value)}") from None
+    if parsed.tzinfo is None:
+        raise BadRequest(f"now must include a UTC offset (Z or +hh:mm), got {_shown(value)}")
+    if not 2000 <= parsed.year <= 2200:
+        raise BadRequest(f"now is out of range: {_shown(value)}")
+    return parsed
+
+
+def parse_option(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not _OPTION_VALUE.match(value):
+        raise BadRequest(f"option {_shown(name)} must be a short plain string "
+                         f"(letters, digits, ._:@+=-), got {_shown(value)}")
+    return value
+
+
+def parse_body(raw: bytes) -> dict[str, Any]:
+    if len(raw) > MAX_BODY_BYTES:
+        raise TooLarge(f"request body is larger than {MAX_BODY_BYTES} bytes")
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("request body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise BadRequest("request body must be a JSON object")
+    return body
+
+
+def run_arguments(query: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+    """dry_run (default True), now and options from a query and a JSON body.
+    A value given in both places must agree."""
+    merged: dict[str, Any] = {}
+    for source in (query, body):
+        for key, value in source.items():
+            if key == "code":  # the function key, read by the host
+                continue
+            if key in merged and merged[key] != value and str(merged[key]).lower() != str(value).lower():
+                raise BadRequest(f"{_shown(key)} is given twice with different values")
+            merged[key] = value
+    dry_run = parse_bool("dry_run", merged.pop("dry_run", True))
+    now = parse_now(merged.pop("now", None))
+    options = {str(k): parse_option(str(k), v) for k, v in merged.items()}
+    return {"dry_run": dry_run, "now": now, "options": options}
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,100 @@
+"""The HTTP API, called as the Functions host would call it (func.HttpRequest
+into the indexed functions), against the sandbox and Azurite."""
+import json
+
+import azure.functions as func
+import pytest
+
+from jobs import service
+from tests.app_functions import user_function
+
+
+def call(function_name, method="GET", url="/api/jobs", body=b"", params=None, route=None):
+    req = func.HttpRequest(method=method, url=url, body=body, params=params or {},
+                           route_params=route or {}, headers={"Content-Type": "application/json"})
+    resp = user_function(function_name)(req)
+    return resp.status_code, json.loads(resp.get_body())
+
+
+def run(name="budget-check", **kw):
+    return call("http_run_job", "POST", f"/api/jobs/{name}/run", route={"name": name}, **kw)
+
+
+def test_list_jobs_shows_every_job_with_schedule_and_last_run(app_env):
+    status, body = call("http_list_jobs")
+    assert status == 200
+    assert [j["name"] for j in body["jobs"]] == ["dev-hours", "budget-check", "secret-rotation",
+                                                 "sla-snapshot"]
+    assert body["jobs"][0]["schedule"] == "0 */15 * * * *"
+    assert body["jobs"][0]["last_run"] is None
+    run()
+    _, body = call("http_list_jobs")
+    assert body["jobs"][1]["last_run"]["trigger"] == "http"
+
+
+def test_a_manual_run_is_dry_unless_dry_run_false_is_explicit(app_env):
+    status, report = run()
+    assert status == 200 and report["dry_run"] is True and report["trigger"] == "http"
+    status, report = run(params={"dry_run": "false"})
+    assert status == 200 and report["dry_run"] is False
+    status, report = run(body=b'{"dry_run": false}')
+    assert status == 200 and report["dry_run"] is False
+
+
+def test_now_can_be_given_for_a_what_if_run(app_env):
+    status, report = run(body=b'{"now": "2026-12-24T18:00:00+01:00"}')
+    assert status == 200 and report["now"] == "2026-12-24T17:00:00Z"
+
+
+def test_latest_run_is_404_before_any_run_then_the_report(app_env):
+    status, body = call("http_latest_run", url="/api/jobs/sla-snapshot/runs/latest",
+                        route={"name": "sla-snapshot"})
+    assert status == 404 and body["error"]["code"] == "NoRuns"
+    _, report = run("sla-snapshot")
+    status, body = call("http_latest_run", url="/api/jobs/sla-snapshot/runs/latest",
+                        route={"name": "sla-snapshot"})
+    assert status == 200 and body["run_id"] == report["run_id"]
+
+
+@pytest.mark.parametrize("kw, status, fragment", [
+    ({"params": {"dry_run": "maybe"}}, 400, "dry_run must be true or false"),
+    ({"body": b"[1, 2]"}, 400, "must be a JSON object"),
+    ({"body": b"{not json"}, 400, "must be a JSON object"),
+    ({"body": b'{"now": "yesterday"}'}, 400, "now must be an ISO-8601"),
+    ({"body": b'{"now": "2026-11-27T18:00:00"}'}, 400, "must include a UTC offset"),
+    ({"body": b'{"dry_run": true}', "params": {"dry_run": "false"}}, 400, "given twice"),
+    ({"body": b'{"colour": "red"}'}, 400, "takes no option colour"),
+    ({"body": b'{"force": "../../etc/passwd"}'}, 400, "must be a short plain string"),
+    ({"body": b"{" + b" " * 70000 + b"}"}, 413, "larger than"),
+])
+def test_bad_requests_get_a_json_4xx_and_run_nothing(app_env, kw, status, fragment):
+    got, body = run(**kw)
+    assert got == status
+    assert fragment in body["error"]["message"]
+    assert service.latest("budget-check") is None  # nothing ran
+
+
+def test_an_unknown_job_is_404(app_env):
+    status, body = run("../dev-hours")
+    assert status == 404 and "unknown job" in body["error"]["message"]
+
+
+def test_a_wrong_method_is_405(app_env):
+    status, body = call("http_run_job", "GET", "/api/jobs/dev-hours/run", route={"name": "dev-hours"})
+    assert status == 405
+
+
+def test_an_overlapping_run_is_409(app_env):
+    store = service.environment().store
+    with store.lock("budget-check"):
+        status, body = run(params={"dry_run": "false"})
+    assert status == 409 and body["error"]["code"] == "AlreadyRunning"
+
+
+def test_invalid_settings_are_a_json_error_naming_the_setting(app_env, monkeypatch):
+    monkeypatch.setenv("OPS_RUNS_CONTAINER", "x")
+    monkeypatch.setenv("OPS_SCHEDULE_SLA_SNAPSHOT", "hourly")
+    service.reset()
+    status, body = run()
+    assert status == 500 and "OPS_SCHEDULE_SLA_SNAPSHOT" in body["error"]["message"]
+    assert "Traceback" not in json.dumps(body)

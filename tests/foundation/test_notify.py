@@ -1,0 +1,74 @@
+"""The shared notifier against a local HTTP receiver: three formats, and a
+failed notification is an error without the webhook URL in it."""
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+
+from jobs.notify import Notifier, NotifyError
+
+
+@pytest.fixture
+def receiver():
+    received, answers = [], []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(answers.pop(0) if answers else 200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server.received, server.answers = received, answers
+    server.url = f"http://127.0.0.1:{server.server_port}/hook/SECRETPATH"
+    yield server
+    server.shutdown()
+
+
+FACTS = {"scope": "sub-1", "threshold": "80 %"}
+
+
+def test_generic_webhook_gets_structured_json(receiver):
+    Notifier("webhook", receiver.url).send("Budget 80 % reached", "App Service drives it", FACTS)
+    msg = receiver.received[0]
+    assert msg["title"] == "Budget 80 % reached" and msg["facts"] == FACTS
+    assert msg["severity"] == "warning"
+
+
+def test_slack_gets_blocks_with_a_fallback_text(receiver):
+    Notifier("slack", receiver.url).send("Budget 80 % reached", "App Service drives it", FACTS)
+    msg = receiver.received[0]
+    assert msg["text"].startswith("Budget 80 % reached")
+    assert msg["blocks"][0]["type"] == "header"
+    assert {"type": "mrkdwn", "text": "*scope*\nsub-1"} in msg["blocks"][2]["fields"]
+
+
+def test_teams_gets_an_adaptive_card(receiver):
+    Notifier("teams", receiver.url).send("Budget 80 % reached", "App Service drives it", FACTS)
+    card = receiver.received[0]["attachments"][0]
+    assert card["contentType"] == "application/vnd.microsoft.card.adaptive"
+    assert card["content"]["body"][2]["facts"][0] == {"title": "scope", "value": "sub-1"}
+
+
+def test_a_refused_notification_raises_without_the_url(receiver):
+    receiver.answers.append(500)
+    with pytest.raises(NotifyError) as err:
+        Notifier("slack", receiver.url).send("t", "x")
+    assert "HTTP 500" in str(err.value) and "SECRETPATH" not in str(err.value)
+
+
+def test_an_unreachable_receiver_raises_without_the_url():
+    with pytest.raises(NotifyError) as err:
+        Notifier("webhook", "http://127.0.0.1:9/hook/SECRETPATH", timeout=2).send("t", "x")
+    assert "unreachable" in str(err.value) and "SECRETPATH" not in str(err.value)
+
+
+def test_notifications_off_send_nothing(receiver):
+    assert "off" in Notifier("none", None).send("t", "x")
+    assert receiver.received == []
