@@ -164,7 +164,9 @@ def render(report: dict[str, Any]) -> str:
     else:
         lines.append("  nothing to do")
     lines += [f"  error: {e}" for e in report["errors"]]
-    lines.append("  " + ", ".join(f"{n} {s}" for s, n in report["summary"].items() if n) or "  no actions")
+    counts = ", ".join(f"{n} {s}" for s, n in report["summary"].items() if n)
+    if counts:
+        lines.append(f"  {counts}")
     tables = report.get("details", {}).get("tables", [])
     for table in tables:
         lines.append("")

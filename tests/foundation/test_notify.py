@@ -1,34 +1,16 @@
 """The shared notifier against a local HTTP receiver: three formats, and a
 failed notification is an error without the webhook URL in it."""
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
-
 import pytest
 
 from jobs.notify import Notifier, NotifyError
+from sandbox.webhook import WebhookReceiver
 
 
 @pytest.fixture
 def receiver():
-    received, answers = [], []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(answers.pop(0) if answers else 200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    server.received, server.answers = received, answers
-    server.url = f"http://127.0.0.1:{server.server_port}/hook/SECRETPATH"
+    server = WebhookReceiver()
     yield server
-    server.shutdown()
+    server.stop()
 
 
 FACTS = {"scope": "sub-1", "threshold": "80 %"}
