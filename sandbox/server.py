@@ -42,6 +42,7 @@ class Request:
     raw_body: bytes
     base_url: str  # https://127.0.0.1:PORT
     params: dict[str, str] = field(default_factory=dict)  # from the route template
+    page_size: int = 100  # items per page of a list: the sandbox's, for paged()
 
     def json(self) -> Any:
         if not self.raw_body:
@@ -111,8 +112,9 @@ def route(method: str, template: str, operation: str) -> Callable:
     return register
 
 
-def paged(req: Request, items: list[Any], page_size: int) -> dict[str, Any]:
+def paged(req: Request, items: list[Any], page_size: int | None = None) -> dict[str, Any]:
     """One page of a list with an absolute `nextLink`, as ARM and Key Vault page."""
+    page_size = page_size or req.page_size
     try:
         start = int(req.query.get("$skiptoken", "0"))
     except ValueError:
@@ -259,7 +261,8 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[0] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
         headers = {k.lower(): v for k, v in self.headers.items()}
         host = headers.get("host", f"127.0.0.1:{self.sandbox.port}")
-        req = Request(self.command, split.path, query, headers, raw, f"https://{host}")
+        req = Request(self.command, split.path, query, headers, raw, f"https://{host}",
+                      page_size=self.sandbox.page_size)
         operation = "unrouted"
         try:
             if split.path.startswith("/_sandbox/"):
@@ -267,8 +270,11 @@ class _Handler(BaseHTTPRequestHandler):
                 response = self._control(req)
             else:
                 # Azure authenticates before it routes: an unknown path without a token is a 401.
-                self._authenticate(req, "keyvault" if _is_keyvault(req.path) else "arm")
-                _require_api_version(req)
+                # The storage data plane (/_storage/) checks Shared Key signatures itself
+                # (sandbox/apis/storage.py) and versions by x-ms-version, not api-version.
+                if not split.path.startswith("/_storage/"):
+                    self._authenticate(req, "keyvault" if _is_keyvault(req.path) else "arm")
+                    _require_api_version(req)
                 matched, operation = self._match(req)
                 response = self._dispatch(req, matched, operation)
         except _Drop:
@@ -284,8 +290,9 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception:  # noqa: BLE001 - a sandbox bug must show as a 500, like a real service
             log.exception("sandbox handler failed for %s %s", req.method, req.path)
             response = ApiError(500, "InternalServerError", "The sandbox failed to handle the request.").response()
-        self._send(response)
+        # Logged before answering, so a client that got its answer finds it in the log.
         self._log(req, operation, response.status, started)
+        self._send(response)
 
     def _match(self, req: Request) -> tuple[Route | None, str]:
         allowed = False
