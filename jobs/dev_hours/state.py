@@ -1,0 +1,174 @@
+"""What the dev-hours job remembers between runs, and how a run's outcomes
+update it.
+
+Where it lives: one JSON blob per job, ``state/dev-hours/<key>.json`` in the
+runs container, read with ``ctx.load_state`` and written once per run with
+``ctx.save_state`` (etag-guarded) after apply, never in a dry run. Each
+scaled-down plan also carries its original SKU in the tag ``RESTORE_TAG``
+(written by azure_io in the scale-down call), so a lost blob can be rebuilt.
+
+Format (version 1; resource ids lower-cased)::
+
+    {"version": 1,
+     "last_run": "2026-11-27T18:15:00Z",
+     "sites": {"<site id>": {"applied": "off@2026-11-27T18:00Z",
+                             "stopped_by_job": true,
+                             "slots_stopped": ["staging"]}},
+     "plans": {"<plan id>": {"period": "off@2026-11-27T18:00Z",
+                             "original": {"name": "P1v3", "tier": "PremiumV3", "size": "P1v3",
+                                          "family": "Pv3", "capacity": 2},
+                             "scaled_to": {"name": "B1", ...}}}}
+
+``applied`` is the id of the transition (``on@...``/``off@...``) or override
+(``ops-keep-on-until@...``) last applied; ``period`` the off period a plan was
+last handled for. Never holds a secret.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any, Iterable, Mapping
+
+from jobs.dev_hours.skus import Sku, sku_from_name
+from jobs.model import Outcome
+
+STATE_KEY = "state"  # ctx.load_state(STATE_KEY)
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class SiteRecord:
+    applied: str | None = None  # id of the transition or override last applied
+    stopped_by_job: bool = False  # the job stopped the app and nobody started it since
+    slots_stopped: tuple[str, ...] = ()  # slots the job stopped
+
+    def to_json(self) -> dict[str, Any]:
+        return {"applied": self.applied, "stopped_by_job": self.stopped_by_job,
+                "slots_stopped": list(self.slots_stopped)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "SiteRecord":
+        return cls(applied=data.get("applied"), stopped_by_job=bool(data.get("stopped_by_job")),
+                   slots_stopped=tuple(data.get("slots_stopped") or ()))
+
+
+@dataclass(frozen=True)
+class PlanRecord:
+    period: str | None = None  # the off period this plan was last handled for
+    original: Sku | None = None  # SKU before this job scaled it down; None when not scaled down
+    scaled_to: Sku | None = None  # what the job scaled it to
+
+    def to_json(self) -> dict[str, Any]:
+        return {"period": self.period,
+                "original": self.original.to_json() if self.original else None,
+                "scaled_to": self.scaled_to.to_json() if self.scaled_to else None}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "PlanRecord":
+        return cls(period=data.get("period"),
+                   original=Sku.from_json(data["original"]) if data.get("original") else None,
+                   scaled_to=Sku.from_json(data["scaled_to"]) if data.get("scaled_to") else None)
+
+
+@dataclass(frozen=True)
+class State:
+    sites: Mapping[str, SiteRecord] = field(default_factory=dict)
+    plans: Mapping[str, PlanRecord] = field(default_factory=dict)
+    last_run: datetime | None = None
+    # Planned states only: record key ("site:<id>" / "plan:<id>") -> action keys
+    # that must all succeed for the record to be kept. Not stored.
+    requires: Mapping[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": VERSION,
+                "last_run": _iso(self.last_run),
+                "sites": {k: v.to_json() for k, v in sorted(self.sites.items())},
+                "plans": {k: v.to_json() for k, v in sorted(self.plans.items())}}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> "State":
+        """Read a stored state; {} (no state yet) gives an empty one."""
+        data = data or {}
+        version = data.get("version", VERSION)
+        if version != VERSION:
+            raise ValueError(f"dev-hours state version {version} is not supported (expected {VERSION})")
+        last = data.get("last_run")
+        return cls(sites={k.lower(): SiteRecord.from_json(v) for k, v in (data.get("sites") or {}).items()},
+                   plans={k.lower(): PlanRecord.from_json(v) for k, v in (data.get("plans") or {}).items()},
+                   last_run=datetime.fromisoformat(last.replace("Z", "+00:00")) if last else None)
+
+
+def settle(previous: State, planned: State, outcomes: Iterable[Outcome]) -> State:
+    """The state to save after apply: a planned record is kept only when every
+    action it needs succeeded; otherwise the previous record is kept, updated by
+    the actions that did succeed (so a stopped app is still known as stopped by
+    the job, and the transition is tried again next run)."""
+    done = {o.action.key for o in outcomes if o.status == "succeeded"}
+    sites = dict(previous.sites)
+    for key, record in planned.sites.items():
+        needed = planned.requires.get(f"site:{key}", ())
+        if all(k in done for k in needed):
+            sites[key] = record
+        else:
+            sites[key] = _partial(previous.sites.get(key) or SiteRecord(), key,
+                                  [k for k in needed if k in done])
+    plans = dict(previous.plans)
+    for key, plan_record in planned.plans.items():
+        if all(k in done for k in planned.requires.get(f"plan:{key}", ())):
+            plans[key] = plan_record
+    return State(sites=sites, plans=plans, last_run=planned.last_run)
+
+
+def _partial(record: SiteRecord, site_key: str, succeeded: list[str]) -> SiteRecord:
+    slots = set(record.slots_stopped)
+    stopped = record.stopped_by_job
+    for key in succeeded:
+        kind, _, target = key.partition(":")
+        target = target.lower()
+        slot = target.removeprefix(f"{site_key}/slots/") if target != site_key else None
+        if kind == "stop-site":
+            stopped = True
+        elif kind == "start-site":
+            stopped = False
+        elif kind == "stop-slot" and slot:
+            slots.add(slot)
+        elif kind == "start-slot" and slot:
+            slots.discard(slot)
+    return replace(record, stopped_by_job=stopped, slots_stopped=tuple(sorted(slots)))
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+# -- the restore tag on a scaled-down plan ---------------------------------------
+
+RESTORE_TAG = "ops-dev-hours-restore"
+_TAG_FIELDS = ("name", "tier", "size", "family", "capacity")
+
+
+def restore_tag_value(original: Sku, scaled_to: Sku) -> str:
+    """'name=P1v3;tier=PremiumV3;size=P1v3;family=Pv3;capacity=2;to=B1;to_capacity=1'."""
+    parts = [f"{k}={getattr(original, k)}" for k in _TAG_FIELDS]
+    return ";".join(parts + [f"to={scaled_to.name}", f"to_capacity={scaled_to.capacity}"])
+
+
+def parse_restore_tag(value: str) -> tuple[Sku, Sku]:
+    """(original SKU, SKU it was scaled to); ValueError when malformed."""
+    fields = {}
+    for part in (value or "").split(";"):
+        key, sep, item = part.partition("=")
+        if sep:
+            fields[key.strip().lower()] = item.strip()
+    missing = [k for k in (*_TAG_FIELDS, "to", "to_capacity") if not fields.get(k)]
+    if missing:
+        raise ValueError(f"missing {', '.join(missing)}")
+    try:
+        original = Sku(fields["name"], fields["tier"], fields["size"], fields["family"],
+                       int(fields["capacity"]))
+        capacity = int(fields["to_capacity"])
+    except ValueError:
+        raise ValueError("capacity is not a number") from None
+    return original, sku_from_name(fields["to"], capacity)
