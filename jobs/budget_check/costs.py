@@ -1,0 +1,315 @@
+"""Cost Management query rows -> month-to-date totals, data freshness and a
+forecast to month end, for one scope.
+
+Pure: no Azure imports, no clock (``today`` is the run's UTC date, passed in),
+no I/O. Must never treat a partial query result as complete: ``CostData``
+carries the partial flag and every consumer passes it on.
+
+What observe fetches per scope (``cost_query``): one Cost Management query,
+``ActualCost`` (what Azure budgets are evaluated on), custom period from the
+first day of the *previous* month to the end of today (UTC), daily
+granularity, summed cost grouped by ServiceName and ResourceGroupName,
+following ``nextLink`` until done. The previous month is there for the
+trailing windows at month start and for "new this month".
+
+Forecast method (``forecast``), per service, summed for the total:
+
+    cost of the complete days of this month
+    + mean daily cost of the trailing window (up to 7 complete days ending on
+      the last complete day; days without rows count as 0; may reach back into
+      the previous month)
+      x days left after the last complete day (today included)
+
+never below what the service has already cost this month. Today's rows are
+partial and left out of both terms. It is marked low-confidence with fewer
+than 2 complete days of this month, or a window shorter than asked.
+"""
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Iterable, Mapping, Sequence
+
+COST_COLUMNS = ("PreTaxCost", "Cost", "CostUSD", "PreTaxCostUSD")  # the first present is used
+DATE_COLUMNS = ("UsageDate", "Date")
+SERVICE_COLUMNS = ("ServiceName",)
+GROUP_COLUMNS = ("ResourceGroupName", "ResourceGroup")
+CURRENCY_COLUMNS = ("Currency", "BillingCurrency")
+MIN_CONFIDENT_DAYS = 2  # complete days of this month before a forecast is trusted
+NO_GROUP = "(none)"  # costs without a resource group (marketplace, support, ...)
+
+
+class CostDataError(ValueError):
+    """The query result has not the columns or values this job needs."""
+
+
+@dataclass(frozen=True)
+class CostRow:
+    day: date
+    service: str
+    resource_group: str
+    cost: float
+    currency: str
+
+
+@dataclass(frozen=True)
+class CostData:
+    """One scope's query result, as observe hands it to plan."""
+
+    rows: tuple[CostRow, ...]
+    start: date  # first day the query covered
+    partial: bool = False  # some pages are missing (throttled past the wait cap, ...)
+    partial_reason: str | None = None
+
+    @property
+    def currencies(self) -> tuple[str, ...]:
+        return tuple(sorted({r.currency for r in self.rows if r.currency}))
+
+
+def query_period(today: date) -> tuple[date, date]:
+    """(first day of the previous month, today): the days observe must fetch."""
+    first = today.replace(day=1)
+    return (first - timedelta(days=1)).replace(day=1), today
+
+
+def cost_query(today: date) -> dict[str, Any]:
+    """The body of the one Cost Management query per scope (POST .../query)."""
+    start, end = query_period(today)
+    return {
+        "type": "ActualCost",
+        "timeframe": "Custom",
+        "timePeriod": {"from": f"{start.isoformat()}T00:00:00+00:00",
+                       "to": f"{end.isoformat()}T23:59:59+00:00"},
+        "dataset": {
+            "granularity": "Daily",
+            "aggregation": {"totalCost": {"name": "PreTaxCost", "function": "Sum"}},
+            "grouping": [{"type": "Dimension", "name": "ServiceName"},
+                         {"type": "Dimension", "name": "ResourceGroupName"}],
+        },
+    }
+
+
+def parse_rows(columns: Sequence[Any], rows: Iterable[Sequence[Any]],
+               default_currency: str = "") -> list[CostRow]:
+    """One page of a query result -> typed rows. ``columns`` are the result's
+    column objects ({"name", "type"}) or names; rows follow their order."""
+    names = [str(c["name"] if isinstance(c, Mapping) else c) for c in columns]
+    index = {n.lower(): i for i, n in enumerate(names)}
+
+    def find(candidates: tuple[str, ...], required: bool = True) -> int | None:
+        for name in candidates:
+            if name.lower() in index:
+                return index[name.lower()]
+        if required:
+            raise CostDataError(f"query result has no {' or '.join(candidates)} column "
+                                f"(columns: {', '.join(names) or 'none'})")
+        return None
+
+    i_cost, i_day = find(COST_COLUMNS), find(DATE_COLUMNS)
+    i_service, i_group = find(SERVICE_COLUMNS), find(GROUP_COLUMNS, required=False)
+    i_currency = find(CURRENCY_COLUMNS, required=False)
+    out = []
+    for row in rows:
+        try:
+            cost = float(row[i_cost])
+        except (TypeError, ValueError):
+            raise CostDataError(f"cost {row[i_cost]!r} is not a number") from None
+        out.append(CostRow(
+            day=parse_usage_date(row[i_day]),
+            service=str(row[i_service] or "").strip() or "(unknown service)",
+            resource_group=(str(row[i_group] or "").strip().lower() or NO_GROUP)
+            if i_group is not None else NO_GROUP,
+            cost=cost,
+            currency=str(row[i_currency] or "").upper() if i_currency is not None else default_currency))
+    return out
+
+
+def parse_usage_date(value: Any) -> date:
+    """20261127 (a number, as the query gives it), '20261127' or '2026-11-27T00:00:00'."""
+    text = str(int(value)) if isinstance(value, (int, float)) else str(value).strip()
+    try:
+        if len(text) == 8 and text.isdigit():
+            return date(int(text[:4]), int(text[4:6]), int(text[6:]))
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).date()
+    except ValueError:
+        raise CostDataError(f"usage date {value!r} is not a date") from None
+
+
+# -- month to date ------------------------------------------------------------
+
+def month_start(today: date) -> date:
+    return today.replace(day=1)
+
+
+def month_end(today: date) -> date:
+    return today.replace(day=calendar.monthrange(today.year, today.month)[1])
+
+
+@dataclass(frozen=True)
+class MonthToDate:
+    month: str  # "2026-11"
+    total: float
+    by_service: Mapping[str, float]  # largest first
+    by_resource_group: Mapping[str, float]  # largest first
+
+
+def month_to_date(rows: Iterable[CostRow], today: date) -> MonthToDate:
+    """Cost of this month so far (today's partial rows included: they are spent)."""
+    first = month_start(today)
+    services: dict[str, float] = {}
+    groups: dict[str, float] = {}
+    for r in rows:
+        if first <= r.day <= today:
+            services[r.service] = services.get(r.service, 0.0) + r.cost
+            groups[r.resource_group] = groups.get(r.resource_group, 0.0) + r.cost
+    return MonthToDate(month=first.strftime("%Y-%m"), total=sum(services.values()),
+                       by_service=_largest_first(services), by_resource_group=_largest_first(groups))
+
+
+def _largest_first(values: dict[str, float]) -> dict[str, float]:
+    return dict(sorted(values.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def daily(rows: Iterable[CostRow]) -> dict[date, float]:
+    """Cost per day, all services."""
+    out: dict[date, float] = {}
+    for r in rows:
+        out[r.day] = out.get(r.day, 0.0) + r.cost
+    return out
+
+
+def daily_by_service(rows: Iterable[CostRow]) -> dict[str, dict[date, float]]:
+    """service -> day -> cost."""
+    out: dict[str, dict[date, float]] = {}
+    for r in rows:
+        series = out.setdefault(r.service, {})
+        series[r.day] = series.get(r.day, 0.0) + r.cost
+    return out
+
+
+# -- freshness ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Freshness:
+    last_complete_day: date | None  # latest day with data before today
+    age_days: int | None  # today - last complete day
+    stale: bool  # older than the settings expect
+    text: str
+
+
+def freshness(data: CostData, today: date, max_age_days: int) -> Freshness:
+    days = [r.day for r in data.rows if r.day < today]
+    if not days:
+        return Freshness(None, None, False, "no cost data before today in the queried period")
+    last = max(days)
+    age = (today - last).days
+    stale = age > max_age_days
+    text = f"data to {day_text(last)} ({age} day{'s' if age != 1 else ''} old)"
+    if data.partial:
+        text = f"partial data, seen to {day_text(last)}"
+    elif stale:
+        text += f"; expected at most {max_age_days} days"
+    return Freshness(last, age, stale, text)
+
+
+# -- forecast -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Forecast:
+    total: float
+    by_service: Mapping[str, float]
+    daily_rate: float  # mean daily cost of the window, all services
+    window: tuple[date, date] | None  # first and last day of the trailing window
+    remaining_days: int  # days estimated: after the last complete day to month end
+    complete_days: int  # complete days of this month in the data
+    confidence: str  # "normal" or "low"
+    method: str  # how this figure was made, for people
+
+
+def forecast(data: CostData, today: date, last_complete_day: date | None,
+             window_days: int = 7) -> Forecast:
+    """Cost of this month at its end; see the module docstring for the method."""
+    first, last_of_month = month_start(today), month_end(today)
+    mtd = month_to_date(data.rows, today)
+    if last_complete_day is None:
+        return Forecast(mtd.total, dict(mtd.by_service), 0.0, None,
+                        (last_of_month - first).days + 1, 0, "low",
+                        "no complete day of cost data yet: the forecast is the cost so far")
+    known_until = max(last_complete_day, first - timedelta(days=1))
+    remaining = (last_of_month - known_until).days
+    complete_days = max(0, (last_complete_day - first).days + 1)
+    window_start = max(last_complete_day - timedelta(days=window_days - 1), data.start)
+    window_len = (last_complete_day - window_start).days + 1
+    by_service: dict[str, float] = {}
+    rates: dict[str, float] = {}
+    for service, series in sorted(daily_by_service(data.rows).items()):
+        base = sum(c for d, c in series.items() if first <= d <= last_complete_day)
+        rate = sum(c for d, c in series.items() if window_start <= d <= last_complete_day) / window_len
+        estimate = max(base + rate * remaining, mtd.by_service.get(service, 0.0))
+        rates[service] = rate
+        if estimate or service in mtd.by_service:
+            by_service[service] = estimate
+    rate = sum(rates.values())
+    base_total = sum(c for d, c in daily(data.rows).items() if first <= d <= last_complete_day)
+    low = complete_days < MIN_CONFIDENT_DAYS or window_len < window_days
+    method = (f"{_money_plain(base_total)} for the complete days to {day_text(last_complete_day)} + "
+              f"mean of {window_len} day{'s' if window_len != 1 else ''} "
+              f"{day_text(window_start)}-{day_text(last_complete_day)} ({_money_plain(rate)}/day) x "
+              f"{remaining} day{'s' if remaining != 1 else ''} left")
+    if low:
+        method += (f"; low confidence: only {complete_days} complete day"
+                   f"{'s' if complete_days != 1 else ''} of this month" if complete_days < MIN_CONFIDENT_DAYS
+                   else f"; low confidence: only {window_len} days of history")
+    return Forecast(total=sum(by_service.values()), by_service=_largest_first(by_service),
+                    daily_rate=rate, window=(window_start, last_complete_day),
+                    remaining_days=remaining, complete_days=complete_days,
+                    confidence="low" if low else "normal", method=method)
+
+
+@dataclass(frozen=True)
+class CrossCheck:
+    ours: float
+    azure: float | None  # the budget's forecastSpend
+    difference: float | None  # ours - azure
+    percent: float | None  # difference as % of azure's
+    text: str
+
+
+def cross_check(ours: float, azure: float | None, currency: str) -> CrossCheck:
+    """Our forecast against the Azure budget's own (which cannot be split by service)."""
+    if azure is None:
+        return CrossCheck(ours, None, None, None, "Azure gives no forecast for this budget")
+    diff = ours - azure
+    pct = diff / azure * 100 if azure else None
+    rel = f" ({pct:+.1f}%)" if pct is not None else ""
+    return CrossCheck(ours, azure, diff, pct,
+                      f"Azure's budget forecast is {money(azure, currency)}; ours is "
+                      f"{money(ours, currency)}, {money(diff, currency, signed=True)}{rel}")
+
+
+# -- words --------------------------------------------------------------------
+
+_SYMBOL = {"USD": "$", "EUR": "€", "GBP": "£"}
+
+
+def money(amount: float, currency: str, signed: bool = False) -> str:
+    """412.3, 'USD' -> '$412.30'; other currencies: '412.30 CHF'."""
+    sign = ("+" if amount >= 0 else "-") if signed else ("-" if amount < 0 else "")
+    symbol = _SYMBOL.get(currency)
+    value = f"{abs(amount):,.2f}"
+    return f"{sign}{symbol}{value}" if symbol else f"{sign}{value} {currency}".strip()
+
+
+def _money_plain(amount: float) -> str:
+    return f"{amount:,.2f}"
+
+
+def day_text(d: date) -> str:
+    """date(2026, 11, 12) -> 'Nov 12'."""
+    return f"{d:%b} {d.day}"
+
+
+def utc_date(now: datetime) -> date:
+    """The run's UTC day (``now`` comes from the runner, never from a clock here)."""
+    return now.astimezone(timezone.utc).date()
