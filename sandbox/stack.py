@@ -163,6 +163,8 @@ class Stack:
             env["AzureWebJobsStorage"] = self.azurite.connection_string
         for db in self.databases:
             env.update(db.env())
+        # App settings the world's estate needs (job targets, scopes...), from its "settings" section.
+        env.update({k: str(v) for k, v in self.world.section("settings", {}).items()})
         return env
 
     def stop(self) -> None:

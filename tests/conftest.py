@@ -54,11 +54,11 @@ def app_env(stack, monkeypatch):
     for key in list(os.environ):
         if key.startswith("OPS_") or key == "AzureWebJobsStorage":
             monkeypatch.delenv(key)
+    stack.world.reset(load_world_file(DEMO_WORLD))
     for key, value in stack.env().items():
         monkeypatch.setenv(key, value)
     # Each test gets its own run records, locks and job state.
     monkeypatch.setenv("OPS_RUNS_CONTAINER", f"runs-{uuid.uuid4().hex[:12]}")
-    stack.world.reset(load_world_file(DEMO_WORLD))
     stack.sandbox.faults.configure({})
     stack.sandbox.clear_log()
     service.reset()
