@@ -21,7 +21,7 @@ Reads (DOMAIN.md: reads 250 burst then 25/s per subscription and principal):
    number of apps. With OPS_DEV_HOURS__RESOURCE_GROUPS set, step 1 lists each
    group with its slots and step 2 is not needed.
 
-Always On: Resource Manager lists sites with ``siteConfig`` values null
+Always On: Resource Manager lists and gets sites with ``siteConfig`` values null
 (azure-rest-api-specs#12104); only a downgrade below Basic depends on it, so
 ``config/web`` is read for those apps alone, and only then.
 
@@ -232,7 +232,7 @@ def site_from_model(item: Any) -> Site:
     parts = item.id.split("/")
     site_config = getattr(item, "site_config", None)
     always_on = getattr(site_config, "always_on", None) if site_config is not None else None
-    tls = any(str(getattr(b, "ssl_state", "") or "").lower() in TLS_BOUND
+    tls = any(_wire(getattr(b, "ssl_state", None)).lower() in TLS_BOUND
               for b in (getattr(item, "host_name_ssl_states", None) or ()))
     return Site(id=item.id, name=item.name, subscription=parts[2],
                 resource_group=getattr(item, "resource_group", None) or parts[4],
@@ -243,6 +243,12 @@ def site_from_model(item: Any) -> Site:
                 always_on=always_on,  # type: ignore[arg-type]
                 vnet_integrated=bool(getattr(item, "virtual_network_subnet_id", None)),
                 custom_tls_domains=tls)
+
+
+def _wire(value: Any) -> str:
+    """An SDK value as it came on the wire: azure-mgmt-web gives enums (SslState), whose
+    str() is their member name ("SslState.SNI_ENABLED"), not the value ("SniEnabled")."""
+    return str(getattr(value, "value", value) or "")
 
 
 def slot_from_model(item: Any) -> Slot:

@@ -2,9 +2,9 @@
 plans (serverfarms), as azure-mgmt-web 11.x calls them (api-version 2025-05-01).
 
 Serves: list/get sites (by subscription and resource group), start/stop,
-PATCH (tags and properties); list/get/start/stop slots; list/get plans, PUT
-(a long-running operation, 202 as in the spec examples) and PATCH, changing
-SKU, capacity and tags. A plan change that the plan's apps' features forbid is
+PATCH (tags and properties), GET config/web; list/get/start/stop slots;
+list/get plans, PUT (a long-running operation, 202 as in the spec examples)
+and PATCH, changing SKU, capacity and tags. A plan change that the plan's apps' features forbid is
 refused as App Service refuses it: App Service's own error body (`Code`,
 `Message`, `Details`, PascalCase, not ARM's `{"error": ...}`), 409 or 400.
 
@@ -18,13 +18,17 @@ Instances per tier: Free/Shared 1, Basic 3, Standard 10, Premium* 30.
 Consistency: a plan's `numberOfSites`, `numberOfWorkers` and
 `maximumNumberOfWorkers` and a site's `properties.sku` are derived when
 answering, from the sites' `serverFarmId` and the plan's SKU, so they cannot
-drift. Wire shapes follow azure-rest-api-specs, under
+drift. A site's `siteConfig` is stored in the world but, as Resource Manager
+does, answered only by config/web: site lists and gets carry `siteConfig` with
+its property names and null values (azure-rest-api-specs#12104).
+Wire shapes follow azure-rest-api-specs, under
 specification/web/resource-manager/Microsoft.Web/: AppService/examples/2025-05-01/
 (cited per handler as examples/<file>) or, where 2025-05-01 has no such example,
 stable/2024-04-01/examples/<file>. Never reaches the network.
 """
 from __future__ import annotations
 
+import copy
 import re
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -50,6 +54,22 @@ SKU_TIERS = {"F": "Free", "D": "Shared", "B": "Basic", "S": "Standard", "P": "Pr
 TLS_STATES = {"SniEnabled": "SNI enabled", "IpBasedEnabled": "IP based enabled"}
 READ_ONLY_SITE = {"state", "hostNames", "enabledHostNames", "defaultHostName", "resourceGroup", "sku",
                   "usageState", "availabilityState", "repositorySiteName", "lastModifiedTimeUtc"}
+# The siteConfig names a site GET or list answers, with null values (see _render_site).
+LISTED_SITE_CONFIG = ("numberOfWorkers", "defaultDocuments", "netFrameworkVersion", "linuxFxVersion",
+                      "alwaysOn", "http20Enabled", "minTlsVersion", "ftpsState", "vnetRouteAllEnabled",
+                      "healthCheckPath", "appSettings", "connectionStrings")
+# config/web's values where the world's siteConfig says nothing: those of
+# stable/2024-04-01/examples/GetSiteConfig.json (Always On is off unless turned on).
+SITE_CONFIG_DEFAULTS = {
+    "numberOfWorkers": 1, "netFrameworkVersion": "v4.0", "phpVersion": "5.6", "pythonVersion": "",
+    "nodeVersion": "", "powerShellVersion": "", "linuxFxVersion": "", "requestTracingEnabled": False,
+    "remoteDebuggingEnabled": False, "httpLoggingEnabled": False, "acrUseManagedIdentityCreds": False,
+    "logsDirectorySizeLimit": 35, "detailedErrorLoggingEnabled": False, "use32BitWorkerProcess": True,
+    "webSocketsEnabled": False, "alwaysOn": False, "appCommandLine": "", "managedPipelineMode": "Integrated",
+    "loadBalancing": "LeastRequests", "autoHealEnabled": False, "vnetName": "", "vnetRouteAllEnabled": False,
+    "vnetPrivatePortsCount": 0, "http20Enabled": False, "minTlsVersion": "1.2", "scmMinTlsVersion": "1.2",
+    "ftpsState": "AllAllowed", "functionAppScaleLimit": 0, "functionsRuntimeScaleMonitoringEnabled": False,
+    "minimumElasticInstanceCount": 0, "azureStorageAccounts": {}}
 READ_ONLY_PLAN = {"status", "numberOfSites", "numberOfWorkers", "maximumNumberOfWorkers", "geoRegion",
                   "resourceGroup", "subscription", "provisioningState"}
 
@@ -130,6 +150,12 @@ def _render_site(world: World, site: dict[str, Any]) -> dict[str, Any]:
     plan = world.get(site.get("properties", {}).get("serverFarmId", ""))
     if plan is not None:
         body["properties"]["sku"] = plan["sku"]["tier"]
+    # azure-rest-api-specs#12104 (open): a site GET carries siteConfig's property names with
+    # null values (alwaysOn among them; acrUseManagedIdentityCreds false); lists do the same
+    # (azure-cli#21548: "by design", an extra call per app is needed). The values: config/web.
+    stored = body["properties"].get("siteConfig") or {}
+    body["properties"]["siteConfig"] = {**{k: None for k in (*LISTED_SITE_CONFIG, *stored)},
+                                        "acrUseManagedIdentityCreds": False}
     return body
 
 
@@ -288,6 +314,37 @@ def patch_site(req: Request, world: World, sub: str, rg: str, name: str):
         site.update(candidate)
         world.put(site)
         return _render_site(world, site)
+
+
+@route("GET", SITE + "/config/web", "Microsoft.Web/sites/config/read")
+def get_site_config(req: Request, world: World, sub: str, rg: str, name: str):
+    # WebApps_GetConfiguration, stable/2024-04-01/examples/GetSiteConfig.json (2025-05-01 has no
+    # such example): 200, the configuration resource {site}/config/web named "web", its
+    # properties the site's siteConfig (the values a site's list and get leave null).
+    with world.lock:
+        site = _site(world, sub, rg, name)
+        stored = copy.deepcopy(site["properties"].get("siteConfig") or {})
+        return {"id": f"{site['id']}/config/web", "name": "web", "type": "Microsoft.Web/sites/config",
+                "kind": site.get("kind", "app"),
+                "properties": {**copy.deepcopy(SITE_CONFIG_DEFAULTS), **stored}}
+
+
+@route("POST", SITE + "/restart", "Microsoft.Web/sites/restart")
+def restart_site(req: Request, world: World, sub: str, rg: str, name: str):
+    # WebApps_Restart: 200, no body (softRestart/synchronous are accepted and change nothing here)
+    with world.lock:
+        _site(world, sub, rg, name)
+    return Response(200)
+
+
+@route("POST", SITE + "/config/configreferences/appsettings/refresh",
+       "Microsoft.Web/sites/config/configreferences/appsettings/refresh")
+def refresh_key_vault_references(req: Request, world: World, sub: str, rg: str, name: str):
+    # learn.microsoft.com, "Use Key Vault references as app settings", Rotation: a POST here
+    # makes App Service fetch the app's Key Vault references again. 200, no body.
+    with world.lock:
+        _site(world, sub, rg, name)
+    return Response(200)
 
 
 # -- deployment slots -----------------------------------------------------------------

@@ -96,9 +96,45 @@ def test_gets_a_site_as_arm_returns_it(web):
     assert site.type == "Microsoft.Web/sites" and site.kind == "app"
     assert site.state == "Running" and site.enabled
     assert site.tags["ops-dev-hours"] == "Mon-Fri 07:30-18:00; tz=America/New_York"
-    assert site.site_config.always_on is True
+    assert site.site_config.always_on is None  # named, not valued: config/web has it
     assert site.server_farm_id.endswith("/serverfarms/plan-shopfront-dev")
     assert site.default_host_name == "app-shopfront-api-dev.azurewebsites.net"
+
+
+def test_sites_are_listed_and_got_with_site_config_values_null(web, app_env):
+    # azure-rest-api-specs#12104: the names of siteConfig's properties, without their values
+    listed = {s.name: s for s in web.web_apps.list()}
+    got = web.web_apps.get("rg-shopfront-dev", "app-shopfront-api-dev")
+    slot = web.web_apps.get_slot("rg-shopfront-staging", "app-shopfront-staging", "preview")
+    for site in (listed["app-shopfront-api-dev"], listed["app-shopfront-dev"], got, slot):
+        config = site.site_config
+        assert (config.always_on, config.number_of_workers, config.min_tls_version) == (None, None, None)
+        assert config.acr_use_managed_identity_creds is False
+    raw = app_env.world.get(got.id)["properties"]["siteConfig"]
+    assert raw["alwaysOn"] is True  # the world still has it, for config/web
+
+
+def test_reads_a_sites_configuration(web, app_env):
+    # WebApps_GetConfiguration, shaped as stable/2024-04-01/examples/GetSiteConfig.json
+    config = web.web_apps.get_configuration("rg-shopfront-dev", "app-shopfront-api-dev")
+    assert config.id.endswith("/sites/app-shopfront-api-dev/config/web")
+    assert (config.name, config.type, config.kind) == ("web", "Microsoft.Web/sites/config", "app")
+    assert (config.always_on, config.number_of_workers, config.net_framework_version,
+            config.http20_enabled, config.ftps_state) == (True, 1, "v8.0", True, "Disabled")
+    assert config.managed_pipeline_mode == "Integrated"  # the example's, where the world says nothing
+    assert web.web_apps.get_configuration("rg-shopfront-dev", "app-shopfront-dev").always_on is False
+    with pytest.raises(ResourceNotFoundError) as missing:
+        web.web_apps.get_configuration("rg-shopfront-dev", "app-nope")
+    assert missing.value.error.code == "ResourceNotFound"
+    assert operations(app_env, 3) == [("Microsoft.Web/sites/config/read", 200)] * 2 + [
+        ("Microsoft.Web/sites/config/read", 404)]
+
+
+def test_a_configuration_read_follows_a_patch_of_site_config(web):
+    patched = web.web_apps.update("rg-payments-dev", "app-payments-dev",
+                                  {"properties": {"siteConfig": {"alwaysOn": True}}})
+    assert patched.site_config.always_on is None
+    assert web.web_apps.get_configuration("rg-payments-dev", "app-payments-dev").always_on is True
 
 
 def test_unknown_site_and_resource_group_answer_arm_404s(web):
