@@ -241,6 +241,7 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     sandbox: Sandbox
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # small answers would otherwise wait ~40 ms for delayed ACKs
     server_version = "AzureSandbox/1.0"
 
     def log_message(self, fmt: str, *args: Any) -> None:

@@ -40,6 +40,7 @@ class World:
             self.sections: dict[str, Any] = seed
             self.operations: dict[str, dict[str, Any]] = {}
             self.version = 0
+            self.generation = getattr(self, "generation", 0) + 1  # bumps on every reset (caches key on it)
         for reset_hook in [h for k, h in self.hooks.items() if k.startswith("reset:")]:
             reset_hook(self)
 

@@ -170,10 +170,20 @@ def currency(world: World) -> str:
 def cost_rows(world: World) -> list[dict[str, Any]]:
     """Every cost row of the world (one per generator and day, plus explicit rows),
     up to data_through. Fields: date, subscription, resource_group, service, cost and
-    the optional location, resource_id, resource_type, tags, subscription_name."""
+    the optional location, resource_id, resource_type, tags, subscription_name.
+    Read-only for callers: computed once per world generation and day."""
+    with world.lock:
+        now = today(world)
+        key = (world.generation, now, data_through(world))
+        cached = getattr(world, "_cost_rows", None)
+        if cached is None or cached[0] != key:
+            world._cost_rows = cached = (key, _generate_rows(world, now))
+        return cached[1]
+
+
+def _generate_rows(world: World, now: date) -> list[dict[str, Any]]:
     with world.lock:
         section = costs_section(world)
-        now = today(world)
         through = data_through(world)
         fraction = _last_day_fraction(world)
         first = add_months(now.replace(day=1), -int(section.get("history_months", 2)))
