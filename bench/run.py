@@ -6,9 +6,12 @@ import sys
 from pathlib import Path
 
 from bench import cold_start
+from bench import dev_hours
+from bench import budget_check
+from bench import sla_snapshot
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BENCHMARKS = {"cold-start": cold_start.measure}
+BENCHMARKS = {"cold-start": cold_start.measure, "dev-hours": dev_hours.measure, "budget-check": budget_check.measure, "sla-snapshot": sla_snapshot.measure}
 
 
 def main(names: list[str]) -> int:

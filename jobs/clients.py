@@ -123,3 +123,17 @@ class Clients:
             return BlobServiceClient(s.runs_account_url, credential=self.credential,
                                      **self._transport_kwargs)
         raise SettingsError("AzureWebJobsStorage: required (or OPS_RUNS_ACCOUNT_URL)")
+
+    @cached_property
+    def sla_snapshot_blob_service(self):
+        """The storage account holding SLA snapshots: the runs account unless
+        OPS_SLA_SNAPSHOT__STORAGE_CONNECTION or __STORAGE_ACCOUNT_URL names another."""
+        s = self.settings.sla_snapshot
+        if s.storage_connection is None and not s.storage_account_url:
+            return self.blob_service
+        from azure.storage.blob import BlobServiceClient
+        if s.storage_connection is not None:
+            return BlobServiceClient.from_connection_string(
+                s.storage_connection.get_secret_value(), **self._transport_kwargs)
+        return BlobServiceClient(s.storage_account_url, credential=self.credential,
+                                 **self._transport_kwargs)

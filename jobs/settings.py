@@ -129,6 +129,9 @@ class Settings(BaseSettings):
             env_name("keyvault_url"): self.keyvault_url,
             env_name("authority_host"): self.authority_host if self.credential == "default" else None,
             "runs storage (AzureWebJobsStorage)": blob,
+            "OPS_SLA_SNAPSHOT__STORAGE_CONNECTION / __STORAGE_ACCOUNT_URL":
+                self.sla_snapshot.storage_account_url
+                or blob_endpoint(self.sla_snapshot.storage_connection),
             env_name("notify_url"): self.notify_url.get_secret_value() if self.notify_url else None,
         }
 

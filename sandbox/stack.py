@@ -108,7 +108,7 @@ class Stack:
     def __init__(self, state: str | Path, world: str | Path | dict[str, Any] | None = None, *,
                  port: int = 0, azurite: bool = True, databases: bool = True,
                  page_size: int = 100, fixed_azurite_ports: bool = False):
-        self.state = Path(state)
+        self.state = Path(state).resolve()  # servers started elsewhere (PostgreSQL) need it absolute
         self.world_spec = world if world is not None else DEMO_WORLD
         self.port, self.page_size = port, page_size
         self.with_azurite, self.with_databases = azurite, databases
@@ -163,6 +163,13 @@ class Stack:
             env["AzureWebJobsStorage"] = self.azurite.connection_string
         for db in self.databases:
             env.update(db.env())
+        # secret-rotation tests credentials on the data planes the sandbox serves.
+        env["OPS_SECRET_ROTATION__STORAGE_BLOB_ENDPOINT"] = f"{url}/_storage/{{account}}"
+        if "SANDBOX_POSTGRES_PORT" in env:
+            env["OPS_SECRET_ROTATION__POSTGRES_PORT"] = env["SANDBOX_POSTGRES_PORT"]
+            env["OPS_SECRET_ROTATION__POSTGRES_SSLMODE"] = env["SANDBOX_POSTGRES_SSLMODE"]
+        if "SANDBOX_REDIS_PORT" in env and env["SANDBOX_REDIS_SSL_PORT"] == env["SANDBOX_REDIS_PORT"]:
+            env["OPS_SECRET_ROTATION__REDIS_TLS"] = "false"  # redis-server without TLS
         # App settings the world's estate needs (job targets, scopes...), from its "settings" section.
         env.update({k: str(v) for k, v in self.world.section("settings", {}).items()})
         return env

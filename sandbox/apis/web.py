@@ -2,7 +2,8 @@
 plans (serverfarms), as azure-mgmt-web 11.x calls them (api-version 2025-05-01).
 
 Serves: list/get sites (by subscription and resource group), start/stop,
-PATCH (tags and properties), GET config/web; list/get/start/stop slots;
+PATCH (tags and properties), GET config/web, restart and Key Vault reference
+refresh (answered, nothing else changes); list/get/start/stop slots;
 list/get plans, PUT (a long-running operation, 202 as in the spec examples)
 and PATCH, changing SKU, capacity and tags. A plan change that the plan's apps' features forbid is
 refused as App Service refuses it: App Service's own error body (`Code`,
