@@ -70,12 +70,14 @@ def _counts(entry: dict[str, Any]) -> WindowCounts:
 
 
 def counts_before(rollup: dict[str, Any] | None, period: Period) -> WindowCounts:
-    """The month's counts without any period overlapping ``period``: what a
-    snapshot of ``period`` adds its own counts to for the error budget."""
+    """The month's counts of the periods that ended by ``period.start``: what a
+    snapshot of ``period`` adds its own counts to, so its error budget is the month
+    to date through its own end (later periods never count, so re-snapshotting an
+    earlier hour gives the same bytes as the first time)."""
     total = NO_COUNTS
     for day, start, entry in _periods(rollup):
-        begin, end = _entry_span(day, start, entry["minutes"])
-        if end <= period.start or begin >= period.end:
+        _, end = _entry_span(day, start, entry["minutes"])
+        if end <= period.start:
             total = total + _counts(entry)
     return total
 
