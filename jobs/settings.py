@@ -11,14 +11,15 @@ from __future__ import annotations
 import ipaddress
 import re
 from functools import lru_cache
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import (AliasChoices, BeforeValidator, Field, SecretStr,
+from pydantic import (AliasChoices, Field, SecretStr,
                       ValidationError, field_validator, model_validator)
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from jobs.budget_check.config import BudgetCheckSettings
+from jobs.config_types import CommaList
 from jobs.registry import JOBS
 from jobs.dev_hours.config import DevHoursSettings
 from jobs.secret_rotation.config import SecretRotationSettings
@@ -26,15 +27,6 @@ from jobs.sla_snapshot.config import SlaSnapshotSettings
 
 ENV_PREFIX = "OPS_"
 
-
-def split_commas(value: Any) -> Any:
-    """Lists come as ``a,b,c`` in app settings (pydantic would expect JSON)."""
-    if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
-    return value
-
-
-CommaList = Annotated[list[str], NoDecode, BeforeValidator(split_commas)]
 
 
 class SettingsError(Exception):
@@ -66,6 +58,9 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("OPS_RUNS_CONNECTION", "AzureWebJobsStorage"))
     runs_account_url: str | None = None  # identity-based alternative to a connection string
     runs_container: str = "ops-runs"
+    # The one-run-per-job lock is a blob lease of this many seconds, renewed every third of
+    # it: a killed run blocks the next one at most this long. Azure takes 15-60 s leases.
+    lock_seconds: int = Field(default=60, ge=15, le=60)
 
     # Timer schedules (six-field NCRONTAB, UTC). The Functions host reads these
     # app settings itself (%OPS_SCHEDULE_...%); they are here to be validated and shown.

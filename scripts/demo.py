@@ -6,7 +6,6 @@ Nothing leaves this machine: every endpoint is on 127.0.0.1.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys

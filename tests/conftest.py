@@ -8,7 +8,6 @@ use is checked to be on loopback, and the session refuses to start otherwise.
 from __future__ import annotations
 
 import copy
-import json
 import os
 import uuid
 from pathlib import Path

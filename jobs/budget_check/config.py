@@ -33,6 +33,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_settings import NoDecode
 
+from jobs.config_types import CommaList, split_commas
+
 ThresholdKind = Literal["actual", "forecast"]
 MAX_NOTIFICATIONS = 5  # Azure's limit per budget
 MAX_THRESHOLD_PERCENT = 1000.0  # Azure's limit for a Cost budget notification
@@ -53,14 +55,7 @@ _THRESHOLD = re.compile(
 _KINDS = {"actual": "actual", "forecast": "forecast", "forecasted": "forecast"}
 
 
-def _split_commas(value: Any) -> Any:
-    # The same rule as jobs.settings.split_commas (importing it would be circular).
-    if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
-    return value
 
-
-CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
 
 
 # -- thresholds -------------------------------------------------------------------
@@ -211,7 +206,7 @@ def _parse_scopes(value: Any) -> Any:
         except json.JSONDecodeError as exc:
             raise ValueError(f"looks like JSON but is not valid JSON: {exc.msg} at character {exc.pos}") from None
     specs = []
-    for item in _split_commas(text):
+    for item in split_commas(text):
         scope, sep, rest = item.partition("=")
         spec: dict[str, Any] = {"scope": scope.strip()}
         if sep:

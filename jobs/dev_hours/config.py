@@ -13,23 +13,19 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_settings import NoDecode
 
+from jobs.config_types import CommaList, split_commas
+
 from jobs.dev_hours.schedule import (ScheduleError, canonical_calendar, canonical_zone,
                                      parse_schedule)
 from jobs.dev_hours.skus import SKU_NAME, sku_from_name
 
-
-def _split_commas(value: Any) -> Any:
-    # The same rule as jobs.settings.split_commas (importing it would be circular).
-    if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
-    return value
 
 
 def _parse_prices(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     prices: dict[str, Any] = {}
-    for item in _split_commas(value):
+    for item in split_commas(value):
         name, sep, price = item.partition("=")
         if not sep or not name.strip() or not price.strip():
             raise ValueError(f"'{item}' is not NAME=PRICE (e.g. P1v3=0.169)")
@@ -38,14 +34,13 @@ def _parse_prices(value: Any) -> Any:
 
 
 def _split_dates(value: Any) -> Any:
-    items = _split_commas(value)
+    items = split_commas(value)
     for item in items if isinstance(items, list) else ():
         if isinstance(item, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", item):
             raise ValueError(f"'{item}' is not a date YYYY-MM-DD")
     return items
 
 
-CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
 DateList = Annotated[list[date], NoDecode, BeforeValidator(_split_dates)]
 PriceList = Annotated[dict[str, float], NoDecode, BeforeValidator(_parse_prices)]
 

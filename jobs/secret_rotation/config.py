@@ -8,21 +8,15 @@ secret: every credential the job handles lives in Key Vault.
 from __future__ import annotations
 
 import string
-from typing import Annotated, Any, Literal
+from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
-from pydantic_settings import NoDecode
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from jobs.config_types import CommaList
 
 
-def _split_commas(value: Any) -> Any:
-    # The same rule as jobs.settings.split_commas (importing it would be circular).
-    if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
-    return value
 
-
-CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
 
 URL_SAFE = string.ascii_letters + string.digits + "-_"
 _MIN_ALPHABET = 16  # fewer distinct characters make weak values even at length 48

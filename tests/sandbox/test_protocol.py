@@ -5,7 +5,6 @@ import ssl
 import urllib.error
 import urllib.request
 
-import pytest
 
 SITE_LIST = "/subscriptions/{sub}/providers/Microsoft.Web/sites?api-version=2024-04-01"
 
