@@ -93,14 +93,17 @@ def cmd_config(args) -> int:
 
 def _run_args(args) -> dict[str, Any]:
     from jobs.requests import BadRequest, parse_now, parse_option
-    options = {}
-    for item in args.option:
-        key, sep, value = item.partition("=")
+    options: dict[str, str] = {}
+    given = [tuple(item.partition("=")) for item in args.option]
+    if args.force is not None:  # `--force ""` is a bad value, not "no force"
+        given.append(("force", "=", args.force))
+    for key, sep, value in given:
         if not sep or not key:
-            raise BadRequest(f"--option takes KEY=VALUE, got {item!r}")
-        options[key] = parse_option(key, value)
-    if args.force:
-        options["force"] = parse_option("force", args.force)
+            raise BadRequest(f"--option takes KEY=VALUE, got {key + sep + value!r}")
+        value = parse_option(key, value)
+        if options.get(key, value) != value:  # as over HTTP: the same option twice must agree
+            raise BadRequest(f"{key!r} is given twice with different values")
+        options[key] = value
     return {"dry_run": args.dry_run, "now": parse_now(args.now), "options": options}
 
 

@@ -16,11 +16,13 @@ from typing import Any
 import azure.functions as func
 
 from jobs import registry, service
-from jobs.requests import BadRequest, MethodNotAllowed, parse_body, run_arguments
+from jobs.requests import BadRequest, MethodNotAllowed, parse_body, run_arguments, shown
 
 log = logging.getLogger(__name__)
 
 bp = func.Blueprint(http_auth_level=func.AuthLevel.FUNCTION)
+
+MAX_MESSAGE = 500  # an error names what is wrong; it does not echo a hostile request back
 
 
 def _json(status: int, body: Any) -> func.HttpResponse:
@@ -29,6 +31,8 @@ def _json(status: int, body: Any) -> func.HttpResponse:
 
 
 def _error(status: int, code: str, message: str) -> func.HttpResponse:
+    if len(message) > MAX_MESSAGE:
+        message = message[:MAX_MESSAGE - 3] + "..."
     return _json(status, {"error": {"code": code, "message": message}})
 
 
@@ -41,7 +45,8 @@ def _guarded(handler):
         try:
             return handler(req)
         except registry.UnknownJob as exc:
-            return _error(404, "UnknownJob", str(exc))
+            return _error(404, "UnknownJob", f"unknown job {shown(exc.args[0])}; "
+                                             f"jobs are: {', '.join(registry.JOBS)}")
         except BadRequest as exc:
             return _error(exc.status, type(exc).__name__, str(exc))
         except BadOptions as exc:

@@ -11,8 +11,9 @@ from datetime import datetime
 from typing import Any
 
 MAX_BODY_BYTES = 64 * 1024
+MAX_BODY_DEPTH = 32  # every value a run takes is a scalar; deeper is hostile (and str() of it recurses)
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
-_OPTION_VALUE = re.compile(r"^(?!.*\.\.)[A-Za-z0-9._:@+=-]{1,256}$")
+_OPTION_VALUE = re.compile(r"(?!.*\.\.)[A-Za-z0-9._:@+=-]{1,256}")  # fullmatch: `$` allows a final newline
 
 
 class BadRequest(ValueError):
@@ -34,7 +35,7 @@ def parse_bool(name: str, value: Any) -> bool:
         return value
     if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
         return value.strip().lower() in _TRUE
-    raise BadRequest(f"{name} must be true or false, got {_shown(value)}")
+    raise BadRequest(f"{name} must be true or false, got {shown(value)}")
 
 
 def parse_now(value: Any) -> datetime | None:
@@ -42,23 +43,23 @@ def parse_now(value: Any) -> datetime | None:
     if value is None:
         return None
     if not isinstance(value, str) or len(value) > 64:
-        raise BadRequest(f"now must be an ISO-8601 date and time with offset, got {_shown(value)}")
+        raise BadRequest(f"now must be an ISO-8601 date and time with offset, got {shown(value)}")
     try:
         parsed = datetime.fromisoformat(value.strip().replace("z", "Z").replace("Z", "+00:00"))
     except ValueError:
         raise BadRequest(f"now must be an ISO-8601 date and time with offset, e.g. "
-                         f"2026-11-27T18:00:00Z; got {_shown(value)}") from None
+                         f"2026-11-27T18:00:00Z; got {shown(value)}") from None
     if parsed.tzinfo is None:
-        raise BadRequest(f"now must include a UTC offset (Z or +hh:mm), got {_shown(value)}")
+        raise BadRequest(f"now must include a UTC offset (Z or +hh:mm), got {shown(value)}")
     if not 2000 <= parsed.year <= 2200:
-        raise BadRequest(f"now is out of range: {_shown(value)}")
+        raise BadRequest(f"now is out of range: {shown(value)}")
     return parsed
 
 
 def parse_option(name: str, value: Any) -> str:
-    if not isinstance(value, str) or not _OPTION_VALUE.match(value):
-        raise BadRequest(f"option {_shown(name)} must be a short plain string "
-                         f"(letters, digits, ._:@+=-), got {_shown(value)}")
+    if not isinstance(value, str) or not _OPTION_VALUE.fullmatch(value):
+        raise BadRequest(f"option {shown(name)} must be a short plain string "
+                         f"(letters, digits, ._:@+=-), got {shown(value)}")
     return value
 
 
@@ -68,12 +69,42 @@ def parse_body(raw: bytes) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, object_pairs_hook=_unique_keys)
+    except BadRequest:
+        raise
+    except RecursionError:
+        raise BadRequest(f"request body is nested too deeply (at most {MAX_BODY_DEPTH} levels)") from None
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("request body must be a JSON object") from None
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
+    if _depth(body) > MAX_BODY_DEPTH:
+        raise BadRequest(f"request body is nested too deeply (at most {MAX_BODY_DEPTH} levels)")
     return body
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys repeat must repeat the same value: parsers disagree on
+    which one wins, so {"dry_run": true, "dry_run": false} is refused, never a real run."""
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj and obj[key] != value:
+            raise BadRequest(f"{shown(key)} is given twice with different values")
+        obj[key] = value
+    return obj
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of parsed JSON, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, level)
+            if deepest > MAX_BODY_DEPTH:
+                break
+            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def run_arguments(query: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
@@ -85,7 +116,7 @@ def run_arguments(query: dict[str, str], body: dict[str, Any]) -> dict[str, Any]
             if key == "code":  # the function key, read by the host
                 continue
             if key in merged and merged[key] != value and str(merged[key]).lower() != str(value).lower():
-                raise BadRequest(f"{_shown(key)} is given twice with different values")
+                raise BadRequest(f"{shown(key)} is given twice with different values")
             merged[key] = value
     dry_run = parse_bool("dry_run", merged.pop("dry_run", True))
     now = parse_now(merged.pop("now", None))
@@ -93,6 +124,7 @@ def run_arguments(query: dict[str, str], body: dict[str, Any]) -> dict[str, Any]
     return {"dry_run": dry_run, "now": now, "options": options}
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any) -> str:
+    """A value as an error message quotes it: repr, at most 60 characters."""
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."

@@ -24,6 +24,7 @@ PROD_NAME_PATTERN = re.compile(r"(^|[-_.])(prod|production|prd)\d*($|[-_.])", re
 KEEP_ON_TAG = "ops-keep-on-until"
 KEEP_OFF_TAG = "ops-keep-off-until"
 DEFAULT_VALUE = "default"  # opt-in tag value meaning the default schedule
+EXPIRY_YEARS = (2000, 2200)  # as for `now`; beyond them date arithmetic overflows (year 1, 9999)
 _ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?",
                        re.IGNORECASE)
 
@@ -122,9 +123,11 @@ def parse_expiry(value: str, zone: str) -> datetime:
         raise ValueError("no expiry; set a time with offset (2026-11-27T22:00+01:00) or a date (2026-11-27)")
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
         try:
-            return end_of_local_day(date.fromisoformat(text), zone)
+            day = date.fromisoformat(text)
         except ValueError:
             raise ValueError(f"'{text}' is not a valid date") from None
+        _require_year(day.year, text)
+        return end_of_local_day(day, zone)
     if not _ISO_TIME.fullmatch(text):
         raise ValueError("not an ISO-8601 time (expected e.g. 2026-11-27T22:00+01:00 or 2026-11-27)")
     try:
@@ -133,7 +136,14 @@ def parse_expiry(value: str, zone: str) -> datetime:
         raise ValueError(f"'{text}' is not a valid time") from None
     if moment.tzinfo is None:
         raise ValueError("the time has no UTC offset (expected e.g. 2026-11-27T22:00+01:00 or ...Z)")
+    _require_year(moment.year, text)
     return moment.astimezone(timezone.utc)
+
+
+def _require_year(year: int, text: str) -> None:
+    first, last = EXPIRY_YEARS
+    if not first <= year <= last:
+        raise ValueError(f"'{text}' is out of range (years {first} to {last})")
 
 
 def deny_reason(site: Site, plan: Plan | None, config: DevHoursSettings) -> str | None:

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 
 KIND_TAG = "rotation-kind"
 RESOURCE_TAG = "rotation-resource"
@@ -189,6 +190,7 @@ def parse(name: str, tags: dict[str, str] | None, default_period_days: int = 90)
         raise fault(f"{KIND_TAG} {raw_kind!r} is not one of {', '.join(KINDS)}")
 
     period = _period(tags.get(PERIOD_TAG), default_period_days, fault)
+    _grace_until(tags.get(GRACE_TAG), fault)
     user_tags = {k: v for k, v in tags.items() if k not in BOOKKEEPING_TAGS}
     if len(user_tags) + len(BOOKKEEPING_TAGS) > MAX_TAGS:
         raise fault(f"it has {len(user_tags)} tags; rotation adds up to {len(BOOKKEEPING_TAGS)} "
@@ -245,6 +247,20 @@ def _period(raw: str | None, default: int, fault) -> int:
     if not re.fullmatch(r"\d{1,4}", text) or not 1 <= int(text) <= 3650:
         raise fault(f"{PERIOD_TAG} must be a whole number of days from 1 to 3650, got {raw!r}")
     return int(text)
+
+
+def _grace_until(raw: str | None, fault) -> None:
+    """The job writes it (ISO 8601, UTC); one edited into something else would end the grace
+    period at once (disabling a value consumers may still read) or stop the plan: a fault."""
+    if raw is None or not raw.strip():
+        return  # as absent: no end recorded
+    try:
+        moment = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))  # as plan.parse_iso reads it
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise fault(f"{GRACE_TAG} {raw!r} is not an ISO-8601 time with offset (the job writes e.g. "
+                    "2026-12-01T02:30:00Z); correct or remove it")
 
 
 def _resource(raw: str | None, kind: str, fault) -> str:

@@ -1,0 +1,1 @@
+"""Resilience suites: faults, bad input and crashes (issue #8)."""
