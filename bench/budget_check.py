@@ -1,23 +1,23 @@
 """budget-check at scale: one real run over 20 subscription scopes, each with
 generated daily cost rows (9 services in 2 resource groups, two months of
 history, pages of 1000 rows as Azure answers), no budgets yet (the run creates
-20) and notifications off. Against the local sandbox and Azurite, in this process.
+20) and notifications off, against the local sandbox and Azurite. The run is
+`python -m jobs run budget-check --now ... --json` in its own process (the
+sandbox, which generates the cost rows, runs in this one).
 
-Figures: wall time of the run, peak RSS of the process (sandbox included; the
-figure before the run is given too), sandbox calls by operation, query pages
-per scope. Cost Management is read once per scope page, never per service.
+Figures: wall time, peak RSS and CPU time of the job process, sandbox calls by
+operation, query pages per scope. Checks: the run succeeded and created every
+budget, Cost Management is read once per scope page (never per service), and the
+job process peaked under 256 MB.
 """
 from __future__ import annotations
 
-import os
-import resource
 import shutil
-import sys
 import tempfile
-import time
-from collections import Counter
-from datetime import datetime, timezone
 from pathlib import Path
+
+from bench.common import (calls_by_operation, check, job_env, main, rss_check, run_job,
+                          run_seconds)
 
 SCOPES = 20
 TODAY = "2026-11-20"
@@ -44,56 +44,48 @@ def world() -> dict:
                       "generators": generators}}
 
 
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
 def measure() -> dict:
     from sandbox.stack import Stack
     state = Path(tempfile.mkdtemp(prefix="bench-budget-"))
     stack = Stack(state, world(), azurite=True, databases=False).start()
-    saved = dict(os.environ)
     try:
-        os.environ.update(stack.env())
-        os.environ.update({
-            "OPS_BUDGET_CHECK__SCOPES": ",".join(f"/subscriptions/{subscription(i)}=1500"
-                                                 for i in range(SCOPES)),
-            "OPS_BUDGET_CHECK__CONTACT_EMAILS": "finops@example.org",
-            "OPS_NOTIFY_KIND": "none", "OPS_RUNS_CONTAINER": "bench-runs"})
-        from jobs import service
-        service.reset()
-        service.environment().store.latest("budget-check")  # the store (container) is ready
+        env = job_env(stack, OPS_BUDGET_CHECK__SCOPES=",".join(
+            f"/subscriptions/{subscription(i)}=1500" for i in range(SCOPES)),
+            OPS_BUDGET_CHECK__CONTACT_EMAILS="finops@example.org",
+            OPS_NOTIFY_KIND="none", OPS_RUNS_CONTAINER="bench-runs")
         stack.sandbox.clear_log()
-        rss_before = _rss_mb()
-        started = time.perf_counter()
-        report = service.run("budget-check", trigger="cli", dry_run=False,
-                             now=datetime.fromisoformat(TODAY + "T07:00:00+00:00").astimezone(timezone.utc))
-        wall = time.perf_counter() - started
+        report, child = run_job("budget-check", env, TODAY + "T07:00:00+00:00")
         log = stack.sandbox.request_log()
-        pages = [q["pages"] for q in report["details"]["queries"].values()]
-        return {
-            "benchmark": "budget-check", "scopes": SCOPES,
-            "series_per_scope": len(SERVICES),
-            "status": report["status"], "summary": report["summary"],
-            "wall_s": round(wall, 2),
-            "peak_rss_mb": round(_rss_mb(), 1), "rss_before_run_mb": round(rss_before, 1),
-            "calls_by_operation": dict(sorted(Counter(e["operation"] for e in log).items())),
-            "query_pages_per_scope": max(pages) if pages else 0,
-            "sandbox_ms_per_query": round(sum(e["duration_ms"] for e in log
-                                              if e["operation"].startswith("Microsoft.CostManagement"))
-                                          / max(1, sum(pages)), 1),
-        }
     finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        from jobs import service
-        service.reset()
         stack.stop()
         shutil.rmtree(state, ignore_errors=True)
+    calls = calls_by_operation(log)
+    pages = [q["pages"] for q in report["details"]["queries"].values()]
+    query_calls = calls.get("Microsoft.CostManagement/query/action", 0)
+    created = calls.get("Microsoft.Consumption/budgets/write", 0)
+    return {
+        "benchmark": "budget-check", "scopes": SCOPES, "series_per_scope": len(SERVICES),
+        "measured": "one run over 20 scopes (creates 20 budgets)",
+        "status": report["status"], "summary": report["summary"],
+        "wall_s": round(child.wall_s, 2),
+        "run_s": run_seconds(report),
+        "cpu_s": child.cpu_s,
+        "peak_rss_mb": child.peak_rss_mb,
+        "calls": sum(calls.values()),
+        "calls_by_operation": calls,
+        "query_pages_per_scope": max(pages) if pages else 0,
+        "sandbox_ms_per_query": round(sum(e["duration_ms"] for e in log
+                                          if e["operation"].startswith("Microsoft.CostManagement"))
+                                      / max(1, sum(pages)), 1),
+        "checks": {
+            "run succeeded": check(report["status"] == "succeeded", report["status"], "succeeded"),
+            "one query per scope page": check(query_calls == sum(pages) and len(pages) == SCOPES,
+                                              query_calls, f"{sum(pages)} pages of {SCOPES} scopes"),
+            "budgets created": check(created == SCOPES, created, SCOPES),
+            "peak RSS": rss_check(child.peak_rss_mb),
+        },
+    }
 
 
 if __name__ == "__main__":
-    result = measure()
-    for key, value in result.items():
-        print(f"{key:<24} {value}")
-    sys.exit(0 if result["status"] == "succeeded" else 1)
+    main(measure)

@@ -1,28 +1,31 @@
-"""sla-snapshot at scale: one run over 200 apps (each with a Redis cache, spread
-over 2 subscriptions and 4 Log Analytics workspaces) against the sandbox and
-Azurite, started in this process. Reports the run's wall time, the peak RSS
-(resource.getrusage) of this process (sandbox included: it generates the
-telemetry in-process) and of a CLI run in a fresh process (the job alone), the
-calls by operation from the sandbox's request log, and the blob calls the job
-counted itself (Azurite keeps no such log).
+"""sla-snapshot at scale: 200 apps (each with a Redis cache, spread over 2
+subscriptions and 4 Log Analytics workspaces) against the sandbox and Azurite.
 
-The run reads 3 days of per-minute Requests and Http5xx per app (the longest
-burn-rate window) through the metrics batch API: 200 x 2 x 4320 points."""
+Four runs, each `python -m jobs run sla-snapshot --now ... --json` in its own
+process (the sandbox runs in this one and generates the telemetry; its memory is
+not the job's): a first run (creates the container, writes 200 snapshots and 200
+rollups), the next hour's run (the steady state of the hourly timer), a re-run of
+that hour (must write nothing), and a run with OPS_SLA_SNAPSHOT__PERIOD=day (the
+heaviest read: a whole day per minute). The table's wall time and calls are the
+first run's; its peak RSS is the highest of the four.
+
+Figures: wall time and peak RSS of each job process, calls by operation from
+the sandbox's request log, the blob calls the job counted itself (Azurite keeps
+no log). Checks: every run succeeded, the re-run wrote nothing, the metrics are
+read in batches (at most 50 resources per call: a few calls per subscription and
+resource type, never one per app), one Logs query per workspace, and every job
+process peaked under 256 MB."""
 from __future__ import annotations
 
-import json
-import os
-import resource
-import subprocess
-import sys
+import math
+import shutil
 import tempfile
-import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import calls_by_operation, check, job_env, main, rss_check, run_job
+from jobs.sla_snapshot.queries import app_metric_fetches
 
 APPS = 200
 SUBSCRIPTIONS = ("be000000-0000-0000-0000-000000000001", "be000000-0000-0000-0000-000000000002")
@@ -60,68 +63,77 @@ def world(apps: int = APPS) -> dict[str, Any]:
     }
 
 
-def _rss_mb(who: int = resource.RUSAGE_SELF) -> float:
-    return round(resource.getrusage(who).ru_maxrss / 1024, 1)  # KiB on Linux
+def _period(period: dict[str, str]) -> tuple[datetime, datetime]:
+    return tuple(datetime.fromisoformat(period[k].replace("Z", "+00:00")) for k in ("start", "end"))
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def measure(apps: int = APPS) -> dict[str, Any]:
-    """Three runs: the CLI in a fresh process (the job's own footprint: the sandbox is
-    in this one), then in this process the next hour's run and a re-run of it."""
     from sandbox.stack import Stack
     state = tempfile.mkdtemp(prefix="bench-sla-")
     stack = Stack(state, world(apps), azurite=True, databases=False).start()
-    saved = dict(os.environ)
     try:
-        for key in [k for k in os.environ if k.startswith("OPS_") or k == "AzureWebJobsStorage"]:
-            del os.environ[key]
-        os.environ.update(stack.env())
+        env = job_env(stack, OPS_NOTIFY_KIND="none", OPS_RUNS_CONTAINER="bench-runs")
         hour = datetime.now(timezone.utc).replace(minute=5, second=0, microsecond=0) - timedelta(hours=2)
-
-        started = time.perf_counter()
-        cli = subprocess.run([sys.executable, "-m", "jobs", "run", "sla-snapshot", "--json", "--now",
-                              hour.strftime("%Y-%m-%dT%H:%M:%SZ")], capture_output=True, text=True,
-                             cwd=ROOT, env=dict(os.environ), timeout=600)
-        cli_wall = time.perf_counter() - started
-        cli_report = json.loads(cli.stdout)
-
-        from jobs import service
-        service.reset()
-        service.environment()  # settings and clients: not part of the run
-        before = _rss_mb()
-        stack.sandbox.clear_log()
-        started = time.perf_counter()
-        report = service.run("sla-snapshot", trigger="cli", dry_run=False, now=hour + timedelta(hours=1))
-        wall = time.perf_counter() - started
-        calls = Counter(e["operation"] for e in stack.sandbox.request_log())
-        written = Counter(a["kind"] for a in report["actions"] if a["status"] == "succeeded")
-        peak = _rss_mb()
-        started = time.perf_counter()
-        again = service.run("sla-snapshot", trigger="cli", dry_run=False, now=hour + timedelta(hours=1))
-        rerun_wall = time.perf_counter() - started
-        return {
-            "benchmark": "sla-snapshot", "apps": apps,
-            "status": "succeeded" if {cli_report["status"], report["status"], again["status"]}
-                      == {"succeeded"} else "failed",
-            "wall_s": round(wall, 2),
-            "peak_rss_mb": peak, "rss_before_run_mb": before,
-            "cli_process_wall_s": round(cli_wall, 2),
-            "cli_process_peak_rss_mb": _rss_mb(resource.RUSAGE_CHILDREN),
-            "calls_by_operation": dict(sorted(calls.items())),
-            "blob_reads": {k: v for k, v in report["details"]["calls"].items() if k.startswith("blob:")},
-            "writes": dict(sorted(written.items())),
-            "rerun_wall_s": round(rerun_wall, 2),
-            "rerun_writes": sum(1 for a in again["actions"] if a["kind"] != "notify"),
-        }
+        day = hour.replace(hour=0, minute=30)  # snapshots yesterday (UTC)
+        runs = []
+        for label, now, settings in (("first", hour, {}), ("next hour", hour + timedelta(hours=1), {}),
+                                     ("re-run", hour + timedelta(hours=1), {}),
+                                     ("day period", day, {"OPS_SLA_SNAPSHOT__PERIOD": "day"})):
+            stack.sandbox.clear_log()
+            report, child = run_job("sla-snapshot", {**env, **settings}, _stamp(now))
+            runs.append((label, report, child, stack.sandbox.request_log()))
     finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        from jobs import service
-        service.reset()
         stack.stop()
+        shutil.rmtree(state, ignore_errors=True)
+
+    (_, first, first_child, first_log), (_, steady, steady_child, steady_log), (_, again, _, _) = runs[:3]
+    calls = calls_by_operation(first_log)
+    # batches of <= 50 resources per subscription and type; per app batch one call per grain
+    apps_per_batch = math.ceil(apps / len(SUBSCRIPTIONS) / 50)
+    batches = 2 * len(SUBSCRIPTIONS) * apps_per_batch  # apps and caches
+    grains = len(app_metric_fetches(*_period(first["details"]["period"])))
+    expected = len(SUBSCRIPTIONS) * apps_per_batch * (grains + 1)
+    metric_calls = calls.get("Microsoft.Insights/metrics/getBatch", 0)
+    logs_calls = calls.get("Microsoft.OperationalInsights/workspaces/query/read", 0)
+    written = Counter(a["kind"] for a in first["actions"] if a["status"] == "succeeded")
+    rerun_writes = sum(1 for a in again["actions"] if a["kind"] != "notify")
+    peak = max(r[2].peak_rss_mb for r in runs)
+    return {
+        "benchmark": "sla-snapshot", "apps": apps, "caches": apps,
+        "subscriptions": len(SUBSCRIPTIONS), "workspaces": len(WORKSPACES),
+        "measured": "first run (writes every snapshot and rollup)",
+        "wall_s": round(first_child.wall_s, 2),
+        "peak_rss_mb": peak,
+        "calls": sum(calls.values()),
+        "calls_by_operation": calls,
+        "runs": [{"run": label, "now": report["now"], "status": report["status"],
+                  "process_wall_s": round(child.wall_s, 2), "cpu_s": child.cpu_s,
+                  "peak_rss_mb": child.peak_rss_mb,
+                  "sandbox_calls": len(log),
+                  "job_calls": report["details"].get("calls", {}),
+                  "writes": sum(1 for a in report["actions"]
+                                if a["status"] == "succeeded" and a["kind"].startswith("write-"))}
+                 for label, report, child, log in runs],
+        "steady_state_wall_s": round(steady_child.wall_s, 2),
+        "steady_state_calls_by_operation": calls_by_operation(steady_log),
+        "writes": dict(sorted(written.items())),
+        "checks": {
+            "runs succeeded": check(all(r[1]["status"] == "succeeded" for r in runs),
+                                    [r[1]["status"] for r in runs], "succeeded"),
+            "re-run writes nothing": check(rerun_writes == 0, rerun_writes, 0),
+            "metrics in batches of <= 50, one call per grain": check(
+                metric_calls == expected, metric_calls,
+                f"{batches} batches: {batches // 2} of apps x {grains} grains + {batches // 2} of caches"),
+            "one Logs query per workspace": check(logs_calls == len(WORKSPACES), logs_calls,
+                                                  len(WORKSPACES)),
+            "peak RSS": rss_check(peak),
+        },
+    }
 
 
 if __name__ == "__main__":
-    result = measure(int(sys.argv[1]) if len(sys.argv) > 1 else APPS)
-    for key, value in result.items():
-        print(f"{key:<24} {value}")
-    sys.exit(0 if result["status"] == "succeeded" else 1)
+    main(measure)

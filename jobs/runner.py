@@ -65,6 +65,10 @@ class Job:
         """Carry out one action; return a short detail or raise on failure."""
         raise NotImplementedError(action.kind)
 
+    def before_apply(self, observed: Any, actions: list[Action], ctx: RunContext) -> None:
+        """Not in a dry run, before the first change: persist what a process killed during
+        apply must not lose (a write-ahead record). If it raises, nothing is applied."""
+
     def finish(self, observed: Any, report: RunReport, ctx: RunContext) -> dict[str, Any]:
         """After apply: persist job state (not in dry-run) and return job-specific
         report details (tables, estimates). Outcomes are in report.outcomes."""
@@ -117,7 +121,17 @@ def _run(job: Job, ctx: RunContext, report: RunReport) -> None:
         return
     for action in actions:
         log.info("plan %s %s: %s", action.kind, action.target, action.reason)
-    report.outcomes = apply_all(job, actions, ctx)
+    try:
+        if not ctx.dry_run and any(not a.verdict for a in actions):
+            job.before_apply(observed, actions, ctx)
+    except Exception as exc:  # noqa: BLE001 - reported; nothing is changed, the next run retries
+        log.exception("%s could not prepare to apply", ctx.job)
+        why = f"could not record what it was about to do, so changed nothing: {_describe(exc)}"
+        report.errors.append(why)
+        report.outcomes = [Outcome(a, a.verdict, a.error) if a.verdict
+                           else Outcome(a, "skipped", "not done: the run " + why) for a in actions]
+    else:
+        report.outcomes = apply_all(job, actions, ctx)
     try:
         report.details = job.finish(observed, report, ctx) or {}
     except Exception as exc:  # noqa: BLE001

@@ -27,7 +27,8 @@ class Environment:
         from jobs.store import RunStore
         self.settings = settings
         self.clients = Clients(settings)
-        self.store = RunStore(self.clients.blob_service, settings.runs_container)
+        self.store = RunStore(self.clients.blob_service, settings.runs_container,
+                              lock_seconds=settings.lock_seconds)
         self.notifier = Notifier.from_settings(settings)
 
 

@@ -35,7 +35,7 @@ class SettingsError(Exception):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="ignore",
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="ignore", env_ignore_empty=True,
         populate_by_name=True)
 
     # Endpoints (public Azure by default).

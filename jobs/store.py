@@ -19,7 +19,7 @@ from typing import Any, Iterator
 
 log = logging.getLogger(__name__)
 
-LOCK_SECONDS = 60  # a crashed run frees its lock this long after its last renewal
+LOCK_SECONDS = 60  # default (OPS_LOCK_SECONDS): a crashed run frees its lock this long after its last renewal
 
 
 class AlreadyRunning(Exception):
@@ -31,9 +31,10 @@ class StateConflict(Exception):
 
 
 class RunStore:
-    def __init__(self, blob_service, container: str):
+    def __init__(self, blob_service, container: str, lock_seconds: int = LOCK_SECONDS):
         self._container = blob_service.get_container_client(container)
         self._ready = False
+        self.lock_seconds = lock_seconds  # lease duration: 15-60 s, as Azure allows
 
     def _ensure(self) -> None:
         if self._ready:
@@ -76,7 +77,9 @@ class RunStore:
     # -- lock ----------------------------------------------------------------
     @contextmanager
     def lock(self, job: str) -> Iterator[None]:
-        """Hold a blob lease on locks/<job> for the duration; AlreadyRunning if held."""
+        """Hold a blob lease on locks/<job> for the duration, renewed every third of
+        ``lock_seconds``; AlreadyRunning if held. A killed process cannot release it:
+        the lease lapses ``lock_seconds`` after its last renewal."""
         from azure.core.exceptions import HttpResponseError, ResourceExistsError
         self._ensure()
         blob = self._container.get_blob_client(f"locks/{job}")
@@ -88,15 +91,17 @@ class RunStore:
             if exc.status_code != 412:
                 raise
         try:
-            lease = blob.acquire_lease(lease_duration=LOCK_SECONDS)
+            lease = blob.acquire_lease(lease_duration=self.lock_seconds)
         except HttpResponseError as exc:
             if exc.status_code == 409:
-                raise AlreadyRunning(f"{job} is already running (lock locks/{job} is leased)") from None
+                raise AlreadyRunning(
+                    f"{job} is already running (lock locks/{job} is leased); if no run is going on "
+                    f"(one was killed), the lock frees itself within {self.lock_seconds} s") from None
             raise
         stop = threading.Event()
 
         def renew() -> None:
-            while not stop.wait(LOCK_SECONDS / 3):
+            while not stop.wait(self.lock_seconds / 3):
                 try:
                     lease.renew()
                 except Exception:  # noqa: BLE001 - the run goes on; the lease may lapse
@@ -112,7 +117,7 @@ class RunStore:
             try:
                 lease.release()
             except Exception:  # noqa: BLE001 - it expires by itself
-                log.warning("could not release the lock of %s; it expires in %ss", job, LOCK_SECONDS)
+                log.warning("could not release the lock of %s; it expires in %ss", job, self.lock_seconds)
 
     # -- job state -----------------------------------------------------------
     def load_state(self, job: str, key: str) -> tuple[dict[str, Any], str | None]:
@@ -135,6 +140,9 @@ class RunStore:
                                           match_condition=MatchConditions.IfNotModified,
                                           content_settings=_json_content())
         except (ResourceExistsError, ResourceModifiedError):
+            own = _holding(blob, body)
+            if own is not None:  # our own write, retried after its answer was lost
+                return own
             raise StateConflict(f"state/{job}/{key}.json changed since it was read") from None
         return result["etag"]
 
@@ -146,6 +154,18 @@ class RunStore:
         except ResourceNotFoundError:
             return None, None
         return json.loads(downloader.readall()), downloader.properties.etag
+
+
+def _holding(blob, body: bytes) -> str | None:
+    """The blob's etag when it holds exactly ``body``, else None. A conditional write whose
+    answer was lost (a dropped connection) is sent again by the SDK's retry, which then
+    finds the first attempt's bytes and fails (409/412): that is this write, not another's."""
+    try:
+        downloader = blob.download_blob()
+        data = downloader.readall()
+    except Exception:  # noqa: BLE001 - cannot tell: a conflict, as reported before
+        return None
+    return downloader.properties.etag if data == body else None
 
 
 def _json_content():

@@ -16,7 +16,7 @@ from jobs.dev_hours import azure_io
 from jobs.dev_hours.explain import Explanation
 from jobs.dev_hours.explain import explain as explain_plan
 from jobs.dev_hours.plan import plan as plan_run
-from jobs.dev_hours.state import STATE_KEY, State, settle
+from jobs.dev_hours.state import STATE_KEY, State, settle, write_ahead
 from jobs.dev_hours.targets import classify
 from jobs.model import Action, RunReport
 from jobs.runner import Job, RunContext
@@ -55,6 +55,13 @@ class DevHoursJob(Job):
         tags = {p.id.lower(): dict(p.tags) for p in observed.plans}
         return [replace(a, params={**a.params, "current_tags": tags.get(a.target.lower(), {})})
                 if a.kind in PLAN_WRITES and not a.verdict else a for a in actions]
+
+    def before_apply(self, observed: azure_io.Observed, actions: list[Action], ctx: RunContext) -> None:
+        """Which apps this run stops is saved before it stops them (state.write_ahead): a
+        kill before the state is saved after apply must not make them someone else's."""
+        ahead = write_ahead(observed.state, actions)
+        if ahead is not None:
+            observed.etag = ctx.save_state(STATE_KEY, ahead.to_json(), observed.etag)
 
     def apply(self, action: Action, ctx: RunContext) -> str | None:
         return azure_io.apply(action, ctx)

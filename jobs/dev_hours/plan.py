@@ -20,6 +20,8 @@ Semantics, per target app (see targets.py for what a target is):
   params, the planned state and the plan's restore tag. A scaled-down plan is
   restored (before any start) as soon as one of its apps is on or running,
   or the plan stops being eligible; never when someone changed it by hand.
+  A scale-down whose record a run did not save (killed after the PATCH) is
+  adopted from the plan's restore tag, written in the same PATCH.
 - At most ``max_actions_per_run`` actions are applied; the rest are reported
   as skipped and not recorded, so the next run does them. Whole groups (an
   app with its slots) fit or wait together; plans with starts go first.
@@ -156,6 +158,8 @@ def plan(sites: Sequence[Site], plans: Sequence[Plan], state: State, now: dateti
         elif scale is not None:
             out.append(scale)
             plans_state[unit.key] = scale_record
+        elif scale_record is not None and restore is None:  # a lost record, adopted from its tag
+            plans_state[unit.key] = scale_record
     new_state = State(sites=sites_state, plans=plans_state, last_run=now, requires=requires)
     return verdicts + out, new_state
 
@@ -271,7 +275,9 @@ def _restore(unit: _Unit, state: State, config: DevHoursSettings
     if plan_ is None:
         return None, None, None
     record = state.plans.get(unit.key)
-    if record is None and tag(plan_.tags, RESTORE_TAG) is not None:
+    if (record is None or record.original is None) and tag(plan_.tags, RESTORE_TAG) is not None:
+        # The scale-down's record was lost (its run was killed before saving the state, or
+        # the state blob was lost): the tag written in the same PATCH rebuilds it.
         raw = tag(plan_.tags, RESTORE_TAG)
         try:
             original, scaled_to = parse_restore_tag(raw)
@@ -279,11 +285,18 @@ def _restore(unit: _Unit, state: State, config: DevHoursSettings
             return None, None, Action.fail(plan_.id, f"plan '{plan_.name}': tag {RESTORE_TAG}='{raw}' "
                                            f"is malformed ({exc}); restore its SKU by hand",
                                            kind="restore-plan")
-        record = PlanRecord(None, original, scaled_to)  # state was lost: the tag rebuilds it
+        record = PlanRecord(record.period if record else None, original, scaled_to)
     if record is None or record.original is None:
         return None, None, None
     original = record.original
     cleared = PlanRecord(record.period, None, None)
+    if (record.scaled_to is not None and plan_.sku.same_as(original)
+            and tag(plan_.tags, RESTORE_TAG) is None):
+        # The restore PATCH (SKU and tag in one call) happened, its state was not saved: a
+        # run killed in between. Nothing to do, and nobody to blame.
+        return None, cleared, Action.skip(
+            plan_.id, f"plan '{plan_.name}' is back to {original.label()} already (restored by a "
+            "run that ended before it saved its state, or by hand)", kind="restore-plan")
     if record.scaled_to is not None and not plan_.sku.same_as(record.scaled_to):
         return None, cleared, Action.skip(
             plan_.id, f"plan '{plan_.name}' was changed by hand since the scale-down (now "
@@ -321,8 +334,8 @@ def _scale_down(unit: _Unit, state: State, now: datetime, config: DevHoursSettin
     record = state.plans.get(unit.key) or PlanRecord()
     if plan_ is None or record.original is not None:
         return None, None
-    if unit.key not in state.plans and tag(plan_.tags, RESTORE_TAG) is not None:
-        return None, None  # scaled down by an earlier run whose state was lost: restore first
+    if tag(plan_.tags, RESTORE_TAG) is not None:
+        return None, _adopt(unit, plan_)  # scaled down by a run whose state was lost
     if tier_rank(plan_.sku) not in SCALABLE_RANKS or not unit.works:
         return None, None  # nothing to save on Free/Shared/consumption plans
     if any(not w.admitted or w.site.state not in (RUNNING, STOPPED) for w in unit.works):
@@ -359,6 +372,22 @@ def _scale_down(unit: _Unit, state: State, now: datetime, config: DevHoursSettin
     after = tuple(a.key for w in unit.works for a in w.actions)
     action = Action("scale-down-plan", plan_.id, reason, params, after=after)
     return action, PlanRecord(period, plan_.sku, target)
+
+
+def _adopt(unit: _Unit, plan_: Plan) -> PlanRecord | None:
+    """The record of a scale-down made in this off period by a run that ended before it
+    saved its state (killed), rebuilt from the plan's restore tag; None when the plan is
+    not as the tag says or its apps are not all off (then _restore decides)."""
+    if not unit.works or not all(w.phase == "off" and not w.running_after for w in unit.works):
+        return None
+    try:
+        original, scaled_to = parse_restore_tag(tag(plan_.tags, RESTORE_TAG) or "")
+    except ValueError:
+        return None
+    if not plan_.sku.same_as(scaled_to):
+        return None
+    return PlanRecord("|".join(sorted({w.event.id for w in unit.works})),  # type: ignore[union-attr]
+                      original, scaled_to)
 
 
 def target_sku(plan_: Plan, sites: Iterable[Site], config: DevHoursSettings) -> tuple[Sku | None, str]:

@@ -19,6 +19,10 @@ Format (version 1; resource ids lower-cased)::
                                           "family": "Pv3", "capacity": 2},
                              "scaled_to": {"name": "B1", ...}}}}
 
+Before apply, a run that stops anything first saves the state with those apps already
+marked ``stopped_by_job`` (``write_ahead``), so a crash between a stop and the save after
+apply cannot lose which apps the job stopped.
+
 ``applied`` is the id of the transition (``on@...``/``off@...``) or override
 (``ops-keep-on-until@...``) last applied; ``period`` the off period a plan was
 last handled for. Never holds a secret.
@@ -30,7 +34,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
 from jobs.dev_hours.skus import Sku, sku_from_name
-from jobs.model import Outcome
+from jobs.model import Action, Outcome
 
 STATE_KEY = "state"  # ctx.load_state(STATE_KEY)
 VERSION = 1
@@ -117,6 +121,27 @@ def settle(previous: State, planned: State, outcomes: Iterable[Outcome]) -> Stat
         if all(k in done for k in planned.requires.get(f"plan:{key}", ())):
             plans[key] = plan_record
     return State(sites=sites, plans=plans, last_run=planned.last_run)
+
+
+def write_ahead(previous: State, actions: Iterable[Action]) -> State | None:
+    """The state to save before apply when the run stops anything: the previous one with
+    every app and slot about to be stopped already known as stopped by the job (no
+    transition marked applied, so it is still planned again). A process killed after a
+    stop and before the state is saved after apply would otherwise leave an app it stopped
+    recorded as stopped by someone else: never started again. (If a person stops that very
+    app between such a kill and the next run, the job takes it for its own.) None when the
+    run stops nothing: no extra write."""
+    stops: dict[str, list[str]] = {}
+    for action in actions:
+        if action.kind in ("stop-site", "stop-slot") and not action.verdict:
+            site_key = action.target.lower().split("/slots/", 1)[0]
+            stops.setdefault(site_key, []).append(action.key)
+    if not stops:
+        return None
+    sites = dict(previous.sites)
+    for key, keys in stops.items():
+        sites[key] = _partial(previous.sites.get(key) or SiteRecord(), key, keys)
+    return State(sites=sites, plans=previous.plans, last_run=previous.last_run)
 
 
 def _partial(record: SiteRecord, site_key: str, succeeded: list[str]) -> SiteRecord:

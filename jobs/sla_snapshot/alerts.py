@@ -14,12 +14,22 @@ State (job state key ``alerts``)::
 
     {"version": 1,
      "firing": {"burn:shop:page-1h": "2026-11-27T18:00:00Z"},
-     "missed": {"missed:shop:2026-10:availability": "2026-11-01T00:00:00Z"}}
+     "missed": {"missed:shop:2026-10:availability": "2026-11-01T00:00:00Z"},
+     "pending": {"missed:shop:2026-10:latency_p95": {"title": ..., "text": ..., "facts": {...},
+                                                      "severity": "warning", "through": ...}}}
 
 The values are the period end that raised the condition. ``plan_alerts``
 returns the state as if every notification succeeds; ``settle_alerts`` keeps
 only the conditions whose notification did succeed, so a failed one is sent
 again next run. Must never: import an Azure SDK, read the clock or do I/O.
+
+A burn condition is seen again in every snapshot, but a missed objective only in
+the run that creates the month's final report: once that report is stored, no
+later run builds it again. So its notices are kept as ``pending`` (the message
+itself, only present while not empty) until sent: saved before apply
+(``write_ahead``), so a run killed between writing the report and saving the
+state does not lose them, and kept by ``settle_alerts`` when sending failed.
+Every run sends the pending ones again: at least once, never lost.
 """
 from __future__ import annotations
 
@@ -44,8 +54,11 @@ def _empty() -> dict[str, Any]:
 def _loaded(state: Mapping[str, Any] | None) -> dict[str, Any]:
     if not state or state.get("version") != STATE_VERSION:
         return _empty()
-    return {"version": STATE_VERSION, "firing": dict(state.get("firing") or {}),
-            "missed": dict(state.get("missed") or {})}
+    loaded = {"version": STATE_VERSION, "firing": dict(state.get("firing") or {}),
+              "missed": dict(state.get("missed") or {})}
+    if state.get("pending"):
+        loaded["pending"] = {k: dict(v) for k, v in state["pending"].items()}
+    return loaded
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:
@@ -102,8 +115,10 @@ def _month_minus(month: str, months: int) -> str:
 
 def plan_alerts(snapshots: Iterable[Mapping[str, Any]], finals: Iterable[Mapping[str, Any]],
                 state: Mapping[str, Any] | None) -> tuple[list[Action], dict[str, Any]]:
-    """(notify actions to send, the alert state once they are sent)."""
+    """(notify actions to send, the alert state once they are sent): new conditions,
+    and the pending missed-objective notices of earlier runs."""
     new = _loaded(state)
+    pending = new.pop("pending", {})
     actions: list[Action] = []
     newest = None
     for snapshot in snapshots:
@@ -123,16 +138,42 @@ def plan_alerts(snapshots: Iterable[Mapping[str, Any]], finals: Iterable[Mapping
             if verdict["status"] == "missed" and key not in new["missed"]:
                 actions.append(_missed_notice(report, objective, verdict, key))
                 new["missed"][key] = report.get("through") or ""
+    for key, notice in sorted(pending.items()):
+        newest = max(newest or "", key.split(":")[2])
+        if key not in new["missed"]:
+            actions.append(notify_action(key, notice["title"], notice["text"], notice.get("facts"),
+                                         notice.get("severity", "warning")))
+            new["missed"][key] = notice.get("through") or ""
     if newest:
         oldest = _month_minus(newest, KEEP_MISSED_MONTHS)
         new["missed"] = {k: v for k, v in new["missed"].items() if k.split(":")[2] > oldest}
     return actions, new
 
 
+def _pending(action: Action, through: str) -> dict[str, Any]:
+    p = action.params
+    return {"title": p["title"], "text": p["text"], "facts": dict(p.get("facts") or {}),
+            "severity": p.get("severity", "warning"), "through": through}
+
+
+def write_ahead(before: Mapping[str, Any] | None, planned: Mapping[str, Any],
+                actions: Iterable[Action]) -> dict[str, Any] | None:
+    """The state to save before apply when the run is about to send missed-objective
+    notices: ``before`` with them pending. None when it sends none (no extra write)."""
+    notices = {a.target: _pending(a, planned["missed"].get(a.target, "")) for a in actions
+               if a.kind == "notify" and a.target.startswith("missed:") and not a.verdict}
+    if not notices:
+        return None
+    ahead = _loaded(before)
+    ahead["pending"] = {**ahead.get("pending", {}), **notices}
+    return ahead
+
+
 def settle_alerts(before: Mapping[str, Any] | None, planned: Mapping[str, Any],
                   outcomes: Iterable[Outcome]) -> dict[str, Any]:
     """The state to save after apply: a condition whose notification did not
     succeed is left out, so the next run sends it again."""
+    outcomes = list(outcomes)
     sent = {o.action.target for o in outcomes
             if o.action.kind == "notify" and o.status == "succeeded"}
     old = _loaded(before)
@@ -141,4 +182,9 @@ def settle_alerts(before: Mapping[str, Any] | None, planned: Mapping[str, Any],
         for key, value in planned[section].items():
             if key in old[section] or key in sent:
                 settled[section][key] = value
+    pending = {o.action.target: _pending(o.action, planned["missed"].get(o.action.target, ""))
+               for o in outcomes if o.action.kind == "notify" and o.action.target.startswith("missed:")
+               and o.action.target not in sent and o.action.target not in old["missed"]}
+    if pending:
+        settled["pending"] = pending
     return settled

@@ -20,7 +20,7 @@ from typing import Any
 from jobs.model import Action, RunReport
 from jobs.runner import Job, RunContext
 from jobs.sla_snapshot import azure_io
-from jobs.sla_snapshot.alerts import STATE_KEY, plan_alerts, settle_alerts
+from jobs.sla_snapshot.alerts import STATE_KEY, plan_alerts, settle_alerts, write_ahead
 from jobs.sla_snapshot.azure_io import AppView, Lifecycle, Observed
 from jobs.sla_snapshot.config import SlaSnapshotSettings
 from jobs.sla_snapshot.lifecycle import LifecycleError, desired_rules, merge_policy
@@ -44,13 +44,24 @@ class SlaSnapshotJob(Job):
     def plan(self, observed: Observed, ctx: RunContext) -> list[Action]:
         return plan_run(observed, ctx.settings.sla_snapshot)
 
+    def before_apply(self, observed: Observed, actions: list[Action], ctx: RunContext) -> None:
+        """Missed-objective notices are saved as pending before the final report they come
+        from is written (alerts.write_ahead): no later run would build them again."""
+        if observed.planned_alerts is None:
+            return
+        ahead = write_ahead(observed.alert_state, observed.planned_alerts, actions)
+        if ahead is not None:
+            observed.alert_etag = ctx.save_state(STATE_KEY, ahead, observed.alert_etag)
+            observed.alert_state = ahead
+
     def apply(self, action: Action, ctx: RunContext) -> str | None:
         return azure_io.apply(action, ctx)
 
     def finish(self, observed: Observed, report: RunReport, ctx: RunContext) -> dict[str, Any]:
         if observed.planned_alerts is not None and not ctx.dry_run:
             settled = settle_alerts(observed.alert_state, observed.planned_alerts, report.outcomes)
-            known = observed.alert_etag is not None or settled["firing"] or settled["missed"]
+            known = (observed.alert_etag is not None or settled["firing"] or settled["missed"]
+                     or settled.get("pending"))
             if known and settled != observed.alert_state:
                 from jobs.store import StateConflict
                 try:

@@ -8,10 +8,17 @@ requests; azure_io sends them.
 Per run and per app the observe step provides:
 
 - ``Requests`` and ``Http5xx`` of the app (namespace ``Microsoft.Web/sites``),
-  aggregation Total, interval PT1M, over ``app_metrics_timespan(period)``: the
-  three days before the period end (the longest burn-rate window), through
-  the batch API (``metric_batches``: at most 50 resources of one subscription
-  and type per call; one region per endpoint).
+  aggregation Total, over ``app_metrics_timespan(period)``: the three days
+  before the period end (the longest burn-rate window), through the batch API
+  (``metric_batches``: at most 50 resources of one subscription and type per
+  call; one region per endpoint), in two reads (``app_metric_fetches``): per
+  minute (PT1M) over the span that needs minutes, the period itself (its
+  minute states: time-based availability, bad minutes) and the short burn
+  windows (5 min to 6 h); per hour (PT1H) before that, for the rest of the 1 d
+  and 3 d windows, which need request totals only. The period ends on a whole
+  hour, so both spans are whole hours and every window edge falls on an edge
+  of the grain it is read at: the totals are those of the minutes (sli.py says
+  when a raise of requests to the 5xx count could differ).
 - ``allcachehits`` and ``allcachemisses`` of its Redis cache (namespace
   ``Microsoft.Cache/redis``), aggregation Total, over the period itself.
 - from one ``latency_query`` per workspace (all the workspace's apps at once),
@@ -31,11 +38,29 @@ CACHE_NAMESPACE = "Microsoft.Cache/redis"
 CACHE_METRICS = ("allcachehits", "allcachemisses")
 BATCH_SIZE = 50  # resources per metrics batch call
 LOOKBACK = timedelta(days=3)  # longest burn-rate window
+MINUTE_SPAN = timedelta(hours=6)  # longest burn window read per minute: the short ones, 5 min to 6 h
+HOUR = timedelta(hours=1)
 
 
 def app_metrics_timespan(period_end: datetime) -> tuple[datetime, datetime]:
-    """[start, end) of the per-minute app metrics one run needs."""
+    """[start, end) of the app metrics one run needs (the longest burn window)."""
     return period_end - LOOKBACK, period_end
+
+
+def app_metric_fetches(period_start: datetime, period_end: datetime
+                       ) -> list[tuple[datetime, datetime, int]]:
+    """The reads of one run's app metrics: (start, end, grain in minutes), oldest first:
+    hourly totals from the lookback start up to the minute span, then per minute over
+    the minute span: the period itself or the last ``MINUTE_SPAN``, whichever is longer.
+    Both spans are whole hours (the period ends on one)."""
+    if period_end.timestamp() % 3600 or period_start.timestamp() % 60:
+        raise ValueError(f"a period ends on a whole hour, not at {period_end.isoformat()}")
+    start, end = app_metrics_timespan(period_end)
+    minutes_from = min(period_start, period_end - MINUTE_SPAN)
+    minutes_from -= timedelta(seconds=minutes_from.timestamp() % 3600)  # back to a whole hour
+    minutes_from = max(minutes_from, start)
+    fetches = [(start, minutes_from, 60)] if start < minutes_from else []
+    return fetches + [(minutes_from, end, 1)]
 
 
 def metric_batches(resource_ids: Iterable[str], size: int = BATCH_SIZE) -> list[list[str]]:

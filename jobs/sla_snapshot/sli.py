@@ -22,7 +22,13 @@ Definitions (DOMAIN.md section 4; SLI = good / (good + bad)):
   44.64 in 31, 40.32 in a 28-day February); consumed = time-based bad minutes
   so far; remaining = allowed - consumed (negative once overspent).
 - burn rate over a window = (1 - request-based availability) / (1 - objective)
-  = error rate / error budget; ``None`` when the window had no requests.
+  = error rate / error budget; ``None`` when the window had no requests. It
+  needs request totals only (``request_counts``), never minute states, so the
+  part of a long window (1 d, 3 d) that lies before the recent minute-level
+  span is read as hourly totals (``MinuteSeries.earlier``, see queries.py). The
+  raise of requests to the 5xx count is then made per hour: the same totals
+  whenever no minute of that hour had more 5xx than requests (Http5xx counts a
+  subset of Requests; only metrics that disagree within an hour can differ).
 - alerts (SRE workbook, multi-window): a rule fires when both its long and its
   short window burn at or above the threshold and the long window has at least
   ``min_events`` requests; ``no-data`` when either window has no requests or
@@ -40,7 +46,7 @@ MINUTES_PER_DAY = 1440
 WINDOWS: dict[str, int] = {"5m": 5, "30m": 30, "1h": 60, "2h": 120, "6h": 360, "1d": 1440,
                            "3d": 4320}
 REPORTED_WINDOWS = ("1h", "6h", "1d", "3d")  # burn rates every snapshot carries
-LOOKBACK_MINUTES = WINDOWS["3d"]  # the minute series must reach this far back from the period end
+LOOKBACK_MINUTES = WINDOWS["3d"]  # the series (minutes, then hourly blocks) reaches this far back
 
 
 @dataclass(frozen=True)
@@ -67,18 +73,46 @@ def _utc_minute(moment: datetime) -> datetime:
 
 
 @dataclass(frozen=True)
+class Block:
+    """Requests and 5xx totals of ``minutes`` whole minutes from ``start`` (UTC), read
+    at a coarser grain than the minute (one hour)."""
+
+    start: datetime
+    minutes: int
+    requests: int
+    server_errors: int
+
+    @property
+    def end(self) -> datetime:
+        return self.start + timedelta(minutes=self.minutes)
+
+
+@dataclass(frozen=True)
 class MinuteSeries:
-    """Requests and 5xx per minute, from ``start`` (UTC, whole minute) on."""
+    """Requests and 5xx per minute, from ``start`` (UTC, whole minute) on; and,
+    optionally, ``earlier``: totals of consecutive blocks (hours) ending at
+    ``start``, for the part of the long burn windows that needs no minute."""
 
     start: datetime
     requests: tuple[int, ...]
     server_errors: tuple[int, ...]
+    earlier: tuple[Block, ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.requests) != len(self.server_errors):
             raise ValueError("requests and server_errors must have one value per minute each")
         if _utc_minute(self.start) != self.start:
             raise ValueError("a series starts at a whole minute, in UTC")
+        follows = self.start
+        for block in reversed(self.earlier):
+            if block.end != follows or block.minutes <= 0 or _utc_minute(block.start) != block.start:
+                raise ValueError("earlier blocks must be whole minutes, consecutive, ending at start")
+            follows = block.start
+
+    @property
+    def earliest(self) -> datetime:
+        """Where the data begins: the first block's start, else ``start``."""
+        return self.earlier[0].start if self.earlier else self.start
 
     @classmethod
     def from_points(cls, start: datetime, end: datetime,
@@ -144,10 +178,27 @@ class WindowCounts:
 NO_COUNTS = WindowCounts(0, 0, 0, 0, 0)
 
 
+@dataclass(frozen=True)
+class RequestCounts:
+    """Request totals of a span of minutes: all a burn rate needs."""
+
+    minutes: int
+    requests: int
+    server_errors: int
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.server_errors / self.requests if self.requests else None
+
+
 def count_window(series: MinuteSeries, start: datetime, end: datetime,
                  bad_minute_ratio: float) -> WindowCounts:
-    """Counts over [start, end). Minutes the series does not cover count as idle."""
+    """Counts over [start, end). Minutes the series does not cover count as idle.
+    Minute states need minutes: a window reaching into ``series.earlier`` is an error."""
     start, end = _utc_minute(start), _utc_minute(end)
+    if series.earlier and start < series.start and end > series.earliest:
+        raise ValueError(f"[{start.isoformat()}, {end.isoformat()}) needs minutes the series "
+                         f"holds as hourly totals only (it has minutes from {series.start.isoformat()})")
     length = max(0, int((end - start).total_seconds() // 60))
     first = int((start - series.start).total_seconds() // 60)
     requests = errors = traffic = bad = 0
@@ -208,7 +259,32 @@ def error_budget(month: str, objective: float, consumed_minutes: int) -> ErrorBu
     return ErrorBudget(month, days_in_month(year, number), objective, consumed_minutes)
 
 
-def burn_rate(counts: WindowCounts, objective: float) -> float | None:
+def request_counts(series: MinuteSeries, start: datetime, end: datetime) -> RequestCounts:
+    """Request totals over [start, end): per minute where the series has minutes (each
+    minute's requests raised to its 5xx count, as ``count_window``), per block before
+    that (each block's likewise). Uncovered minutes had no requests. A window edge
+    inside a block cannot be counted exactly: an error (the fetch plan aligns them)."""
+    start, end = _utc_minute(start), _utc_minute(end)
+    length = max(0, int((end - start).total_seconds() // 60))
+    requests = errors = 0
+    for block in series.earlier:
+        if block.end <= start or block.start >= end:
+            continue
+        if block.start < start or block.end > end:
+            raise ValueError(f"[{start.isoformat()}, {end.isoformat()}) cuts the block of "
+                             f"{block.minutes} minutes from {block.start.isoformat()}")
+        block_errors = max(block.server_errors, 0)
+        requests += max(block.requests, block_errors)
+        errors += block_errors
+    first = int((start - series.start).total_seconds() // 60)
+    for index in range(max(first, 0), min(first + length, len(series.requests))):
+        minute_errors = max(series.server_errors[index], 0)
+        requests += max(series.requests[index], minute_errors)
+        errors += minute_errors
+    return RequestCounts(length, requests, errors)
+
+
+def burn_rate(counts: WindowCounts | RequestCounts, objective: float) -> float | None:
     """(1 - SLI) / (1 - objective) over a window; None when it had no requests."""
     if not counts.requests:
         return None
@@ -216,9 +292,10 @@ def burn_rate(counts: WindowCounts, objective: float) -> float | None:
 
 
 def burn_windows(series: MinuteSeries, end: datetime,
-                 bad_minute_ratio: float) -> dict[str, WindowCounts]:
-    """Counts of every burn-rate window ending at ``end`` (the period end), by label."""
-    return {label: count_window(series, end - timedelta(minutes=minutes), end, bad_minute_ratio)
+                 bad_minute_ratio: float) -> dict[str, RequestCounts]:
+    """Request totals of every burn-rate window ending at ``end`` (the period end), by
+    label. (``bad_minute_ratio`` is not used: burn rates are request-based.)"""
+    return {label: request_counts(series, end - timedelta(minutes=minutes), end)
             for label, minutes in WINDOWS.items()}
 
 
@@ -230,7 +307,7 @@ class AlertState:
     short_burn: float | None
 
 
-def alert_states(windows: Mapping[str, WindowCounts], objective: float,
+def alert_states(windows: Mapping[str, WindowCounts | RequestCounts], objective: float,
                  min_events: int) -> list[AlertState]:
     """The state of every multi-window rule, given the counts of every window."""
     states = []

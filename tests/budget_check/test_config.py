@@ -63,7 +63,7 @@ def test_an_unreadable_threshold_says_how_to_write_it(text, fault):
      "'400 USD actual' and '80% actual' are the same threshold"),
     ("OPS_BUDGET_CHECK__THRESHOLDS", "$6000",
      "threshold '6000 USD actual' is 1200% of 500 USD; Azure takes more than 0% and at most 1000%"),
-    ("OPS_BUDGET_CHECK__THRESHOLDS", "", "at least one threshold is needed"),
+    ("OPS_BUDGET_CHECK__THRESHOLDS", " , ", "at least one threshold is needed"),  # "" means unset (default)
     ("OPS_BUDGET_CHECK__AMOUNT", "-5", "OPS_BUDGET_CHECK__AMOUNT: Input should be greater than 0"),
     ("OPS_BUDGET_CHECK__CURRENCY", "dollars", "'dollars' is not a three-letter currency code"),
     ("OPS_BUDGET_CHECK__SCOPES", "/subscriptions/not-a-guid",

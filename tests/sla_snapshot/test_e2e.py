@@ -43,9 +43,10 @@ def test_a_run_writes_a_snapshot_per_app_with_one_batch_per_50_resources_and_one
     assert len([b for b in blobs if b.startswith("snapshots/")]) == len(apps)
 
     # Subscription A: 58 sites (2 batches) and 2 caches (1); subscription B: 2 sites (1).
+    # Each site batch is read twice (hourly totals, then minutes), each cache batch once.
     batches = Counter(e["path"] for e in estate.calls(BATCH_OP))
-    assert batches == {f"/subscriptions/{SUB_A}/metrics:getBatch": math.ceil(58 / 50) + 1,
-                       f"/subscriptions/{SUB_B}/metrics:getBatch": 1}
+    assert batches == {f"/subscriptions/{SUB_A}/metrics:getBatch": 2 * math.ceil(58 / 50) + 1,
+                       f"/subscriptions/{SUB_B}/metrics:getBatch": 2 * 1}
     assert sorted(e["path"] for e in estate.calls(LOGS_OP)) == sorted(
         f"/v1/workspaces/{ws}/query" for ws in (WS_PROD, WS_NONPROD))
     assert all(e["status"] == 200 for e in estate.log)
