@@ -46,18 +46,24 @@ def stack(tmp_path_factory):
 
 
 @pytest.fixture
-def app_env(stack, monkeypatch):
-    """App settings pointing at the sandbox, a fresh world, no faults, an empty
-    request log. Returns the stack; tests may add settings with monkeypatch."""
-    from jobs import service
+def clean_env(monkeypatch):
+    """No app setting from the process environment: each test sets its own."""
     for key in list(os.environ):
         if key.startswith("OPS_") or key == "AzureWebJobsStorage":
             monkeypatch.delenv(key)
+    return monkeypatch
+
+
+@pytest.fixture
+def app_env(stack, clean_env):
+    """App settings pointing at the sandbox, a fresh world, no faults, an empty
+    request log. Returns the stack; tests may add settings with monkeypatch."""
+    from jobs import service
     stack.world.reset(load_world_file(DEMO_WORLD))
     for key, value in stack.env().items():
-        monkeypatch.setenv(key, value)
+        clean_env.setenv(key, value)
     # Each test gets its own run records, locks and job state.
-    monkeypatch.setenv("OPS_RUNS_CONTAINER", f"runs-{uuid.uuid4().hex[:12]}")
+    clean_env.setenv("OPS_RUNS_CONTAINER", f"runs-{uuid.uuid4().hex[:12]}")
     stack.sandbox.faults.configure({})
     stack.sandbox.clear_log()
     service.reset()

@@ -1,6 +1,5 @@
 """Settings of budget-check: scopes, amounts and thresholds as people write
 them, each fault named with the app setting."""
-import os
 
 import pytest
 
@@ -13,11 +12,8 @@ G1, G2 = SUB.rsplit("/", 1)[1], SUB2.rsplit("/", 1)[1]
 
 
 @pytest.fixture
-def env(monkeypatch):
-    for key in list(os.environ):
-        if key.startswith("OPS_") or key == "AzureWebJobsStorage":
-            monkeypatch.delenv(key)
-    return monkeypatch
+def env(clean_env):
+    return clean_env
 
 
 def test_defaults_follow_the_seed_500_a_month_alert_at_400_and_at_forecast_100(env):

@@ -2,7 +2,6 @@
 bad one is refused with a message naming the setting and the fault."""
 from __future__ import annotations
 
-import os
 from datetime import date
 
 import pytest
@@ -11,10 +10,8 @@ from jobs.settings import SettingsError, load_settings
 
 
 @pytest.fixture
-def env(monkeypatch):
-    for key in list(os.environ):
-        if key.startswith("OPS_"):
-            monkeypatch.delenv(key)
+def env(clean_env):
+    monkeypatch = clean_env
 
     def setenv(**values):
         for key, value in values.items():

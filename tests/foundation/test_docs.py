@@ -29,16 +29,13 @@ def test_the_local_settings_sample_holds_every_setting_with_local_values():
     assert values["OPS_TIMER_DRY_RUN"] == "true" and values["OPS_CREDENTIAL"] == "sandbox"
 
 
-def test_the_local_settings_sample_loads_as_valid_settings(monkeypatch):
+def test_the_local_settings_sample_loads_as_valid_settings(clean_env):
+    monkeypatch = clean_env
     """What `func start` would put in the environment is a valid, loopback-only configuration
     (empty values count as unset, as in the Azure portal)."""
-    import os
 
     from jobs.settings import is_loopback, load_settings
     from scripts.sample_settings import PATH
-    for key in list(os.environ):
-        if key.startswith("OPS_") or key == "AzureWebJobsStorage":
-            monkeypatch.delenv(key)
     for key, value in json.loads(PATH.read_text())["Values"].items():
         monkeypatch.setenv(key, value)
     settings = load_settings()

@@ -10,12 +10,8 @@ from jobs.settings import SettingsError, load_settings
 
 
 @pytest.fixture
-def env(monkeypatch):
-    import os
-    for key in list(os.environ):
-        if key.startswith("OPS_") or key == "AzureWebJobsStorage":
-            monkeypatch.delenv(key)
-    return monkeypatch
+def env(clean_env):
+    return clean_env
 
 
 @pytest.mark.parametrize("setting, value, fault", [

@@ -1,5 +1,4 @@
 """OPS_SECRET_ROTATION__* settings: defaults, parsing, and faults named by app setting."""
-import os
 
 import pytest
 
@@ -7,11 +6,8 @@ from jobs.settings import SettingsError, load_settings
 
 
 @pytest.fixture
-def env(monkeypatch):
-    for key in list(os.environ):
-        if key.startswith("OPS_") or key == "AzureWebJobsStorage":
-            monkeypatch.delenv(key)
-    return monkeypatch
+def env(clean_env):
+    return clean_env
 
 
 def test_defaults(env):

@@ -10,12 +10,8 @@ from tests.sla_snapshot.helpers import WORKSPACE, app_id, redis_id
 
 
 @pytest.fixture
-def env(monkeypatch):
-    import os
-    for key in list(os.environ):
-        if key.startswith("OPS_") or key == "AzureWebJobsStorage":
-            monkeypatch.delenv(key)
-    return monkeypatch
+def env(clean_env):
+    return clean_env
 
 
 def error(**values) -> str:
