@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import replace
-from datetime import timedelta
 from typing import Any
 
 from jobs.model import Action, RunReport
@@ -27,7 +26,7 @@ from jobs.sla_snapshot.lifecycle import LifecycleError, desired_rules, merge_pol
 from jobs.sla_snapshot.report_html import render_report
 from jobs.sla_snapshot.rollup import RollupError, add_snapshot, counts_before, final_report
 from jobs.sla_snapshot.snapshot import (BlobWrite, Period, build_snapshot, canonical_json, iso,
-                                        monthly_paths, parse_iso, plan_rewrite, plan_write_once,
+                                        monthly_paths, plan_rewrite, plan_write_once,
                                         rollup_path, snapshot_path)
 
 log = logging.getLogger(__name__)
@@ -134,7 +133,7 @@ def plan_app(view: AppView, period: Period, s: SlaSnapshotSettings, ready: tuple
         return [Action.fail(t.app_id, f"{t.name}: a stored blob is not JSON ({exc}); "
                             "left as it is, no snapshot this run", kind="snapshot")], None, None, "failed"
     snapshot = build_snapshot(t, period, view.series, view.latency, view.cache, s,
-                              counts_before(earlier_periods(rollup, period), period))
+                              counts_before(rollup, period))
     write = plan_write_once(snapshot_path(t.name, period), canonical_json(snapshot),
                             view.snapshot.data)
     actions: list[Action] = []
@@ -168,22 +167,6 @@ def plan_app(view: AppView, period: Period, s: SlaSnapshotSettings, ready: tuple
             actions_final, final = _plan_final(view, _json(view.final_rollup.data), ready)
         actions += actions_final
     return actions, snapshot, final, note
-
-
-def earlier_periods(rollup: dict[str, Any] | None, period: Period) -> dict[str, Any] | None:
-    """The rollup with only the periods that ended by ``period.start``. A snapshot's error
-    budget is month to date through its own end (snapshot.py), so a re-run of an earlier
-    period after later ones were added gives the same bytes, not a conflict."""
-    if not rollup:
-        return rollup
-    days: dict[str, Any] = {}
-    for day, record in rollup.get("days", {}).items():
-        periods = {start: entry for start, entry in record["periods"].items()
-                   if parse_iso(f"{day}T{start}:00Z") + timedelta(minutes=entry["minutes"])
-                   <= period.start}
-        if periods:
-            days[day] = dict(record, periods=periods)
-    return dict(rollup, days=days)
 
 
 def _plan_final(view: AppView, month_rollup: dict[str, Any] | None, after: tuple[str, ...]
