@@ -22,7 +22,7 @@ from collections import Counter
 import pytest
 
 from tests.budget_check.test_e2e import A, EMAIL, NOW, SCOPE_A, SCOPE_B, SCOPE_RG, WORLD
-from tests.resilience.crashing import (Crash, StorageProxy, after_writes, assert_nothing_lost, delivered,
+from tests.resilience.crashing import (Crash, after_writes, assert_nothing_lost, delivered,
                                        points, sent_unsaved, slow_receiver, slow_writes)
 
 SCENARIO = "budget-check"
@@ -31,13 +31,6 @@ FULL_WRITES = 10
 STATE = "state/budget-check/alerts.json"
 TITLES = {f"Budget 80% reached: subscription {A}", f"Forecast over 100% of budget: subscription {A}"}
 _reference: dict = {}
-
-
-@pytest.fixture(scope="module")
-def proxy(stack):
-    p = StorageProxy(stack.azurite.ports["blob"])
-    yield p
-    p.stop()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from collections import Counter
 import pytest
 
 from tests.dev_hours.test_e2e import PRODUCTION, PROD, WORLD, configure, written
-from tests.resilience.crashing import Crash, StorageProxy, after_writes, assert_nothing_lost, points
+from tests.resilience.crashing import Crash, after_writes, assert_nothing_lost, points
 
 MON, MON_OFF, TUE, TUE_OFF, WED = ("2026-11-30T09:00:00Z", "2026-11-30T19:15:00Z", "2026-12-01T10:30:00Z",
                                    "2026-12-01T19:15:00Z", "2026-12-02T10:30:00Z")
@@ -32,13 +32,6 @@ VERB = {"stop-site": "stop", "stop-slot": "stop", "start-site": "start", "start-
         "scale-down-plan": "plan", "restore-plan": "plan"}
 SHORT = 2  # kill points per scenario in the short form
 _references: dict[str, dict] = {}
-
-
-@pytest.fixture(scope="module")
-def proxy(stack):
-    p = StorageProxy(stack.azurite.ports["blob"])
-    yield p
-    p.stop()
 
 
 @pytest.fixture

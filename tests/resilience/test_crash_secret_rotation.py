@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 import pytest
 
 from jobs.secret_rotation import tags as T
-from tests.resilience.crashing import (FULL, SEED, Crash, StorageProxy, assert_nothing_lost, slow_writes)
+from tests.resilience.crashing import (FULL, SEED, Crash, assert_nothing_lost, slow_writes)
 from sandbox.world import load_world_file
 from tests.secret_rotation.conftest import ROTATION_WORLD, Harness
 
@@ -40,13 +40,6 @@ else:
     POINTS = [pytest.param(c, id=f"{c[0]}-{c[1]}")
               for c in random.Random(f"{SEED}:{JOB}").sample(COMBOS, 3)]
 FIRST = POINTS[0].values[0]
-
-
-@pytest.fixture(scope="module")
-def proxy(stack):
-    p = StorageProxy(stack.azurite.ports["blob"])
-    yield p
-    p.stop()
 
 
 @pytest.fixture(autouse=True)

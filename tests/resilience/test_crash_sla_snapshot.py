@@ -17,7 +17,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.resilience.crashing import (Crash, StorageProxy, after_writes, assert_nothing_lost, blobs,
+from tests.resilience.crashing import (Crash, after_writes, assert_nothing_lost, blobs,
                                        delivered, points, sent_unsaved, slow_receiver, slow_writes)
 from tests.sla_snapshot.estate import Estate, estate_world, iso, month_boundary
 
@@ -28,13 +28,6 @@ MINUTE = timedelta(minutes=1)
 BOUNDARY = month_boundary()
 EARLIER, NOW = iso(BOUNDARY - 55 * MINUTE), iso(BOUNDARY + 5 * MINUTE)
 _reference: dict = {}
-
-
-@pytest.fixture(scope="module")
-def proxy(stack):
-    p = StorageProxy(stack.azurite.ports["blob"])
-    yield p
-    p.stop()
 
 
 @pytest.fixture
