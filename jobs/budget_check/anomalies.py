@@ -7,7 +7,7 @@ complete data only. Amounts below ``min_amount`` are never flagged.
 
 - new service: cost this month of at least ``min_amount`` and none at all in
   the previous month (the query covers the whole previous month for this).
-- spike: a complete day of this month whose cost is at least ``factor`` times
+- spike: a complete day of this month whose usage cost is at least ``factor`` times
   the median of the service's ``window`` days before it (days without rows
   count as 0) and at least ``min_amount`` above that median. Needs 3 days of
   history; a service new this month is reported as new, not as spikes. One
@@ -67,7 +67,8 @@ def spikes(data: CostData, today: date, last_complete_day: date | None, currency
         return []
     first = month_start(today)
     out = []
-    for service, series in sorted(daily_by_service(data.rows).items()):
+    usage = (r for r in data.rows if not r.one_off)  # a purchase is a one-off, not a usage spike
+    for service, series in sorted(daily_by_service(usage).items()):
         found: list[Anomaly] = []
         day = last_complete_day
         while day >= first:

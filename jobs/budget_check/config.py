@@ -292,7 +292,8 @@ class BudgetCheckSettings(BaseModel):
     operator: Literal["GreaterThan", "GreaterThanOrEqualTo"] = "GreaterThan"
     locale: str = "en-us"
 
-    forecast_window_days: int = Field(default=7, ge=3, le=28)  # trailing mean of complete days
+    forecast_window_days: int = Field(default=7, ge=3, le=28)  # trailing run rate of complete days
+    data_settle_hours: float = Field(default=24.0, ge=0, le=96)  # a day is complete this long after it ends
     spike_factor: float = Field(default=3.0, gt=1)  # a day this many times its trailing median
     spike_window_days: int = Field(default=7, ge=3, le=28)
     anomaly_min_amount: float = Field(default=10.0, ge=0)  # smaller amounts are never flagged

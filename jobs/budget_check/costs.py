@@ -8,21 +8,31 @@ carries the partial flag and every consumer passes it on.
 What observe fetches per scope (``cost_query``): one Cost Management query,
 ``ActualCost`` (what Azure budgets are evaluated on), custom period from the
 first day of the *previous* month to the end of today (UTC), daily
-granularity, summed cost grouped by ServiceName and ResourceGroupName,
-following ``nextLink`` until done. The previous month is there for the
-trailing windows at month start and for "new this month".
+granularity, summed cost grouped by ServiceName and ChargeType (a query takes
+at most 2 groupings), following ``nextLink`` until done. The previous month
+is there for the trailing windows at month start and for "new this month".
+A subscription scope's month to date per resource group comes from a second,
+one-page query (``group_query``).
+
+Complete days (``complete_through``): Azure keeps adding a day's cost for
+hours after it ends, so a day counts as complete only ``settle_hours`` after
+its end (UTC); newer days (today always) are partial: in the month to date,
+never in the run rate.
 
 Forecast method (``forecast``), per service, summed for the total:
 
-    cost of the complete days of this month
-    + mean daily cost of the trailing window (up to 7 complete days ending on
-      the last complete day; days without rows count as 0; may reach back into
-      the previous month)
-      x days left after the last complete day (today included)
+    usage cost of the complete days of this month
+    + run rate x days left after the last complete day (partial days included)
+    + one-off charges of this month (ChargeType other than Usage: purchases,
+      refunds), counted once, never multiplied
 
-never below what the service has already cost this month. Today's rows are
-partial and left out of both terms. It is marked low-confidence with fewer
-than 2 complete days of this month, or a window shorter than asked.
+never below what the service has already cost this month. The run rate is a
+trimmed mean of the daily usage cost of the trailing window (up to 7 complete
+days ending on the last complete day; days without rows count as 0 once the
+service has a cost; may reach back into the previous month): the highest and
+the lowest day of each 7 are left out, so one odd day does not move it. It is
+marked low-confidence with fewer than 2 complete days of this month, or a
+window shorter than asked.
 """
 from __future__ import annotations
 
@@ -35,6 +45,8 @@ COST_COLUMNS = ("PreTaxCost", "Cost", "CostUSD", "PreTaxCostUSD")  # the first p
 DATE_COLUMNS = ("UsageDate", "Date")
 SERVICE_COLUMNS = ("ServiceName",)
 GROUP_COLUMNS = ("ResourceGroupName", "ResourceGroup")
+CHARGE_TYPE_COLUMNS = ("ChargeType",)
+USAGE = "Usage"  # the ChargeType of metered use; Purchase, Refund, ... are one-off charges
 CURRENCY_COLUMNS = ("Currency", "BillingCurrency")
 MIN_CONFIDENT_DAYS = 2  # complete days of this month before a forecast is trusted
 NO_GROUP = "(none)"  # costs without a resource group (marketplace, support, ...)
@@ -51,6 +63,11 @@ class CostRow:
     resource_group: str
     cost: float
     currency: str
+    charge_type: str = USAGE
+
+    @property
+    def one_off(self) -> bool:
+        return self.charge_type.lower() != USAGE.lower()
 
 
 @dataclass(frozen=True)
@@ -61,6 +78,7 @@ class CostData:
     start: date  # first day the query covered
     partial: bool = False  # some pages are missing (throttled past the wait cap, ...)
     partial_reason: str | None = None
+    by_resource_group: Mapping[str, float] | None = None  # this month, from group_query
 
     @property
     def currencies(self) -> tuple[str, ...]:
@@ -85,9 +103,42 @@ def cost_query(today: date) -> dict[str, Any]:
             "granularity": "Daily",
             "aggregation": {"totalCost": {"name": "PreTaxCost", "function": "Sum"}},
             "grouping": [{"type": "Dimension", "name": "ServiceName"},
-                         {"type": "Dimension", "name": "ResourceGroupName"}],
+                         {"type": "Dimension", "name": "ChargeType"}],
         },
     }
+
+
+def group_query(today: date) -> dict[str, Any]:
+    """This month's cost per resource group (a subscription scope's second query)."""
+    return {
+        "type": "ActualCost",
+        "timeframe": "Custom",
+        "timePeriod": {"from": f"{month_start(today).isoformat()}T00:00:00+00:00",
+                       "to": f"{today.isoformat()}T23:59:59+00:00"},
+        "dataset": {
+            "granularity": "None",
+            "aggregation": {"totalCost": {"name": "PreTaxCost", "function": "Sum"}},
+            "grouping": [{"type": "Dimension", "name": "ResourceGroupName"}],
+        },
+    }
+
+
+def parse_groups(columns: Sequence[Any], rows: Iterable[Sequence[Any]]) -> dict[str, float]:
+    """One page of ``group_query``'s result -> resource group -> cost."""
+    names = [str(c["name"] if isinstance(c, Mapping) else c).lower() for c in columns]
+    i_cost = next((names.index(n.lower()) for n in COST_COLUMNS if n.lower() in names), None)
+    i_group = next((names.index(n.lower()) for n in GROUP_COLUMNS if n.lower() in names), None)
+    if i_cost is None or i_group is None:
+        raise CostDataError(f"resource group query result has no cost or resource group column "
+                            f"(columns: {', '.join(names) or 'none'})")
+    out: dict[str, float] = {}
+    for row in rows:
+        group = str(row[i_group] or "").strip().lower() or NO_GROUP
+        try:
+            out[group] = out.get(group, 0.0) + float(row[i_cost])
+        except (TypeError, ValueError):
+            raise CostDataError(f"cost {row[i_cost]!r} is not a number") from None
+    return out
 
 
 def parse_rows(columns: Sequence[Any], rows: Iterable[Sequence[Any]],
@@ -109,6 +160,7 @@ def parse_rows(columns: Sequence[Any], rows: Iterable[Sequence[Any]],
     i_cost, i_day = find(COST_COLUMNS), find(DATE_COLUMNS)
     i_service, i_group = find(SERVICE_COLUMNS), find(GROUP_COLUMNS, required=False)
     i_currency = find(CURRENCY_COLUMNS, required=False)
+    i_charge = find(CHARGE_TYPE_COLUMNS, required=False)
     out = []
     for row in rows:
         try:
@@ -121,7 +173,8 @@ def parse_rows(columns: Sequence[Any], rows: Iterable[Sequence[Any]],
             resource_group=(str(row[i_group] or "").strip().lower() or NO_GROUP)
             if i_group is not None else NO_GROUP,
             cost=cost,
-            currency=str(row[i_currency] or "").upper() if i_currency is not None else default_currency))
+            currency=str(row[i_currency] or "").upper() if i_currency is not None else default_currency,
+            charge_type=(str(row[i_charge] or "").strip() or USAGE) if i_charge is not None else USAGE))
     return out
 
 
@@ -154,8 +207,10 @@ class MonthToDate:
     by_resource_group: Mapping[str, float]  # largest first
 
 
-def month_to_date(rows: Iterable[CostRow], today: date) -> MonthToDate:
-    """Cost of this month so far (today's partial rows included: they are spent)."""
+def month_to_date(rows: Iterable[CostRow], today: date,
+                  by_resource_group: Mapping[str, float] | None = None) -> MonthToDate:
+    """Cost of this month so far (today's partial rows included: they are spent);
+    per resource group from ``by_resource_group`` when the rows carry none."""
     first = month_start(today)
     services: dict[str, float] = {}
     groups: dict[str, float] = {}
@@ -163,6 +218,8 @@ def month_to_date(rows: Iterable[CostRow], today: date) -> MonthToDate:
         if first <= r.day <= today:
             services[r.service] = services.get(r.service, 0.0) + r.cost
             groups[r.resource_group] = groups.get(r.resource_group, 0.0) + r.cost
+    if by_resource_group is not None:
+        groups = dict(by_resource_group)
     return MonthToDate(month=first.strftime("%Y-%m"), total=sum(services.values()),
                        by_service=_largest_first(services), by_resource_group=_largest_first(groups))
 
@@ -215,16 +272,35 @@ def freshness(data: CostData, today: date, max_age_days: int) -> Freshness:
 
 # -- forecast -----------------------------------------------------------------
 
+def complete_through(now: datetime, newest: date | None, settle_hours: float) -> date | None:
+    """The newest day whose cost is final: seen in the data (``newest``) and ended
+    at least ``settle_hours`` before ``now`` (Azure adds a day's cost for hours after it)."""
+    if newest is None:
+        return None
+    settled = (now.astimezone(timezone.utc) - timedelta(hours=settle_hours)).date() - timedelta(days=1)
+    return min(newest, settled)
+
+
+def run_rate(values: Sequence[float]) -> float:
+    """Trimmed mean: without the highest and the lowest day of each 7 (at least one
+    of each from 3 days on), so one odd day moves it little."""
+    ordered = sorted(values)
+    trim = max(1, len(ordered) // 7) if len(ordered) >= 3 else 0
+    kept = ordered[trim:len(ordered) - trim]
+    return sum(kept) / len(kept) if kept else 0.0
+
+
 @dataclass(frozen=True)
 class Forecast:
     total: float
     by_service: Mapping[str, float]
-    daily_rate: float  # mean daily cost of the window, all services
+    daily_rate: float  # run rate of the window, all services
     window: tuple[date, date] | None  # first and last day of the trailing window
     remaining_days: int  # days estimated: after the last complete day to month end
     complete_days: int  # complete days of this month in the data
     confidence: str  # "normal" or "low"
     method: str  # how this figure was made, for people
+    one_off: float = 0.0  # this month's charges other than usage, counted once
 
 
 def forecast(data: CostData, today: date, last_complete_day: date | None,
@@ -241,22 +317,31 @@ def forecast(data: CostData, today: date, last_complete_day: date | None,
     complete_days = max(0, (last_complete_day - first).days + 1)
     window_start = max(last_complete_day - timedelta(days=window_days - 1), data.start)
     window_len = (last_complete_day - window_start).days + 1
+    usage = daily_by_service(r for r in data.rows if not r.one_off)
+    one_off = daily_by_service(r for r in data.rows if r.one_off)
     by_service: dict[str, float] = {}
     rates: dict[str, float] = {}
-    for service, series in sorted(daily_by_service(data.rows).items()):
+    for service in sorted(set(usage) | set(one_off)):
+        series = usage.get(service, {})
         base = sum(c for d, c in series.items() if first <= d <= last_complete_day)
-        rate = sum(c for d, c in series.items() if window_start <= d <= last_complete_day) / window_len
-        estimate = max(base + rate * remaining, mtd.by_service.get(service, 0.0))
+        since = max(window_start, min(series)) if series else window_start  # no zeros before its first cost
+        days = [series.get(since + timedelta(days=i), 0.0) for i in range((last_complete_day - since).days + 1)]
+        rate = run_rate(days)
+        once = sum(c for d, c in one_off.get(service, {}).items() if first <= d <= today)
+        estimate = max(base + rate * remaining + once, mtd.by_service.get(service, 0.0))
         rates[service] = rate
         if estimate or service in mtd.by_service:
             by_service[service] = estimate
     rate = sum(rates.values())
-    base_total = sum(c for d, c in daily(data.rows).items() if first <= d <= last_complete_day)
+    once_total = sum(r.cost for r in data.rows if r.one_off and first <= r.day <= today)
+    base_total = sum(r.cost for r in data.rows if not r.one_off and first <= r.day <= last_complete_day)
     low = complete_days < MIN_CONFIDENT_DAYS or window_len < window_days
-    method = (f"{_money_plain(base_total)} for the complete days to {day_text(last_complete_day)} + "
-              f"mean of {window_len} day{'s' if window_len != 1 else ''} "
+    method = (f"{_money_plain(base_total)} usage for the complete days to {day_text(last_complete_day)} + "
+              f"trimmed mean of {window_len} day{'s' if window_len != 1 else ''} "
               f"{day_text(window_start)}-{day_text(last_complete_day)} ({_money_plain(rate)}/day) x "
               f"{remaining} day{'s' if remaining != 1 else ''} left")
+    if once_total:
+        method += f" + {_money_plain(once_total)} one-off charges (purchases, refunds), counted once"
     if low:
         method += (f"; low confidence: only {complete_days} complete day"
                    f"{'s' if complete_days != 1 else ''} of this month" if complete_days < MIN_CONFIDENT_DAYS
@@ -264,7 +349,7 @@ def forecast(data: CostData, today: date, last_complete_day: date | None,
     return Forecast(total=sum(by_service.values()), by_service=_largest_first(by_service),
                     daily_rate=rate, window=(window_start, last_complete_day),
                     remaining_days=remaining, complete_days=complete_days,
-                    confidence="low" if low else "normal", method=method)
+                    confidence="low" if low else "normal", method=method, one_off=once_total)
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,8 @@ from jobs.budget_check.anomalies import Anomaly, find_anomalies
 from jobs.budget_check.budget import BudgetStatus, ObservedBudget, budget_actions
 from jobs.budget_check.config import BudgetCheckSettings, ScopeBudget
 from jobs.budget_check.costs import (CostData, CrossCheck, Forecast, Freshness, MonthToDate,
-                                     cross_check, forecast, freshness, month_to_date, utc_date)
+                                     cross_check, complete_through, forecast, freshness,
+                                     month_to_date, utc_date)
 from jobs.model import Action
 
 __all__ = ["ScopeObservation", "ScopeResult", "BudgetPlan", "plan"]
@@ -115,8 +116,9 @@ def _plan_scope(obs: ScopeObservation, budget: ScopeBudget, state: AlertState, n
     data = obs.costs
     problems: list[str] = []
     fresh = freshness(data, today, config.max_data_age_days)
-    mtd = month_to_date(data.rows, today)
-    fc = forecast(data, today, fresh.last_complete_day, config.forecast_window_days)
+    mtd = month_to_date(data.rows, today, data.by_resource_group)
+    complete = complete_through(now, fresh.last_complete_day, config.data_settle_hours)
+    fc = forecast(data, today, complete, config.forecast_window_days)
     azure_forecast = obs.budget.forecast_spend if obs.budget else None
     check = cross_check(fc.total, azure_forecast, budget.currency) if obs.budget else None
     currencies = data.currencies
@@ -133,7 +135,7 @@ def _plan_scope(obs: ScopeObservation, budget: ScopeBudget, state: AlertState, n
     if data.partial:
         problems.append("anomalies not judged on partial data")
     else:
-        anomalies = tuple(find_anomalies(data, today, fresh.last_complete_day, budget.currency,
+        anomalies = tuple(find_anomalies(data, today, complete, budget.currency,
                                          factor=config.spike_factor, window=config.spike_window_days,
                                          min_amount=config.anomaly_min_amount))
     result = ScopeResult(budget, month, status, mtd=mtd, forecast=fc, freshness=fresh,

@@ -1,7 +1,8 @@
-"""The budget-check run report's details: a cost table per scope for the CLI
-(``tables``, rendered by ``python -m jobs``) and the same figures as JSON
-(``scopes``), with freshness, forecast method, budget drift, anomalies and
-the partial flag.
+"""The budget-check run report's details: per scope, a cost table and a
+findings table (the forecast with its confidence and method, Azure's own
+forecast, anomalies) for the CLI (``tables``, rendered by ``python -m jobs``)
+and the same figures as JSON (``scopes``), with freshness, forecast method,
+budget drift, anomalies and the partial flag.
 
 Pure: no Azure imports, no clock, no I/O. Must never show partial figures
 without saying so (the table title and every JSON scope carry it).
@@ -16,6 +17,7 @@ from jobs.budget_check.plan import BudgetPlan, ScopeResult
 
 COLUMNS = ["service", "month to date", "forecast", "share of budget"]
 GROUP_COLUMNS = ["resource group", "month to date", "share of budget"]
+FINDING_COLUMNS = ["finding", "detail"]
 
 
 def details(result: BudgetPlan) -> dict[str, Any]:
@@ -25,6 +27,9 @@ def details(result: BudgetPlan) -> dict[str, Any]:
         groups = group_table(s)
         if groups:
             tables.append(groups)
+        found = findings_table(s)
+        if found:
+            tables.append(found)
     return {"tables": tables, "scopes": [scope_json(s) for s in result.scopes]}
 
 
@@ -70,6 +75,21 @@ def group_table(s: ScopeResult) -> dict[str, Any] | None:
             "columns": GROUP_COLUMNS, "rows": rows}
 
 
+def findings_table(s: ScopeResult) -> dict[str, Any] | None:
+    """The forecast's confidence and method, Azure's forecast beside it, and the anomalies."""
+    rows: list[list[str]] = []
+    if s.forecast is not None:
+        rows.append(["forecast", f"{s.forecast.total:,.2f}, {s.forecast.confidence} confidence: "
+                                 f"{s.forecast.method}"])
+    if s.cross_check is not None:
+        rows.append(["Azure's forecast", s.cross_check.text])
+    rows += [[a.kind, a.text] for a in s.anomalies]
+    if not rows:
+        return None
+    return {"title": f"Forecast and anomalies of {s.budget.label} in {_month_name(s.month)}"
+            + ("; PARTIAL" if s.partial else ""), "columns": FINDING_COLUMNS, "rows": rows}
+
+
 def scope_json(s: ScopeResult) -> dict[str, Any]:
     b, fc = s.budget, s.forecast
     out: dict[str, Any] = {
@@ -104,6 +124,7 @@ def scope_json(s: ScopeResult) -> dict[str, Any]:
         out["forecast"] = {
             "total": _r(fc.total), "share_of_budget": _r(fc.total / b.amount * 100),
             "method": fc.method, "confidence": fc.confidence, "daily_rate": _r(fc.daily_rate),
+            "one_off": _r(fc.one_off),
             "window": [_d(fc.window[0]), _d(fc.window[1])] if fc.window else None,
             "remaining_days": fc.remaining_days,
             "by_service": {n: _r(v) for n, v in fc.by_service.items()},

@@ -30,8 +30,9 @@ def steady(service: str, per_day: float, first: str, last: str, group: str = "rg
     return [CostRow(d, service, group, per_day, currency) for d in days(first, last)]
 
 
-def row(day: str, service: str, cost: float, group: str = "rg-app", currency: str = "USD") -> CostRow:
-    return CostRow(date.fromisoformat(day), service, group, cost, currency)
+def row(day: str, service: str, cost: float, group: str = "rg-app", currency: str = "USD",
+        charge_type: str = "Usage") -> CostRow:
+    return CostRow(date.fromisoformat(day), service, group, cost, currency, charge_type)
 
 
 def data(*parts, start: str = "2026-10-01", partial: bool = False, reason: str | None = None) -> CostData:

@@ -5,9 +5,9 @@ from datetime import date
 import pytest
 
 from jobs.budget_check.costs import (CostDataError, cost_query, cross_check, forecast, freshness,
-                                     money, month_to_date, parse_rows)
+                                     complete_through, money, month_to_date, parse_rows, run_rate)
 
-from tests.budget_check.helpers import data, row, steady
+from tests.budget_check.helpers import at, data, row, steady
 
 TODAY = date(2026, 11, 27)
 
@@ -47,6 +47,64 @@ def test_forecast_arithmetic_on_known_series(case, series, today, total, rate, r
     assert fc.confidence == confidence, case
 
 
+@pytest.mark.parametrize("now, newest, settle, expected", [
+    # Azure adds a day's cost for hours after it ends: the day is final settle_hours after midnight
+    ("2026-11-27T07:00", "2026-11-26", 24, "2026-11-25"),  # yesterday ended 7 h ago: partial
+    ("2026-11-27T23:59", "2026-11-26", 24, "2026-11-25"),
+    ("2026-11-28T00:00", "2026-11-26", 24, "2026-11-26"),  # 24 h after Nov 26 ended
+    ("2026-11-27T07:00", "2026-11-26", 6, "2026-11-26"),
+    ("2026-11-27T07:00", "2026-11-24", 24, "2026-11-24"),  # lagging data: the newest day seen
+    ("2026-11-27T07:00", None, 24, None),
+])
+def test_a_day_is_complete_only_once_it_has_settled(now, newest, settle, expected):
+    got = complete_through(at(now), date.fromisoformat(newest) if newest else None, settle)
+    assert got == (date.fromisoformat(expected) if expected else None)
+
+
+@pytest.mark.parametrize("values, rate", [
+    ([10] * 7, 10.0),
+    ([0.9] * 6 + [38.9], 0.9),  # one spike: left out
+    ([0.9] * 5 + [0.0, 38.9], 0.9),  # a spike and a quiet day: both left out
+    ([10, 10, 10, 10, 10, 4, 4], 8.8),  # weekends at 4: one of them is trimmed
+    ([5, 7], 6.0),  # too few days to trim
+    ([], 0.0),
+])
+def test_the_run_rate_is_a_trimmed_mean(values, rate):
+    assert run_rate(values) == pytest.approx(rate)
+
+
+# Run on Nov 27 at 07:00 UTC with the default 24 settle hours: Nov 26 is partial, Nov 25 the last
+# complete day, 5 days (Nov 26-30) are estimated.
+NOW = at("2026-11-27T07:00")
+
+
+@pytest.mark.parametrize("case, series, total, rate", [
+    ("steady", [steady("VM", 10, "2026-10-01", "2026-11-26")], 300.0, 10.0),
+    # the demo's case: a $0.90/day service with a $38 day two days ago and a partial yesterday
+    ("one spike, partial yesterday", [steady("Logs", 0.9, "2026-10-01", "2026-11-25"),
+                                      row("2026-11-24", "Logs", 38), row("2026-11-26", "Logs", 0.5)],
+     0.9 * 25 + 38 + 0.9 * 5, 0.9),
+    # a purchase (reservation, marketplace) is counted once, never multiplied
+    ("one-off purchase", [steady("VM", 10, "2026-10-01", "2026-11-26"),
+                          row("2026-11-23", "VM", 300, charge_type="Purchase")], 600.0, 10.0),
+    # a refund lowers the month once
+    ("refund", [steady("VM", 10, "2026-10-01", "2026-11-26"),
+                row("2026-11-20", "VM", -40, charge_type="Refund")], 260.0, 10.0),
+    # a partial day below the rate does not pull the forecast down
+    ("partial day is not complete", [steady("VM", 10, "2026-10-01", "2026-11-25"),
+                                     row("2026-11-26", "VM", 2)], 300.0, 10.0),
+    # a service that started Nov 22 runs at its own rate, not diluted by days it did not exist
+    ("new service", [steady("AI", 7, "2026-11-22", "2026-11-26")], 7 * 4 + 7 * 5, 7.0),
+])
+def test_the_forecast_uses_settled_days_a_robust_rate_and_counts_one_offs_once(case, series, total, rate):
+    d = data(*series)
+    complete = complete_through(NOW, freshness(d, NOW.date(), 2).last_complete_day, 24)
+    fc = forecast(d, NOW.date(), complete, 7)
+    assert fc.total == pytest.approx(total), case
+    assert fc.daily_rate == pytest.approx(rate), case
+    assert fc.remaining_days == 5, case
+
+
 def test_the_forecast_never_falls_below_what_was_already_spent():
     # a large partial day (a purchase this morning) is already spent
     _, fc = run(data(steady("VM", 10, "2026-10-01", "2026-11-26"), row("2026-11-27", "VM", 500)))
@@ -64,8 +122,11 @@ def test_per_service_forecasts_add_up_to_the_total_and_a_stopped_service_is_not_
 
 def test_the_method_is_told_with_its_numbers():
     _, fc = run(data(steady("VM", 10, "2026-10-01", "2026-11-26")))
-    assert fc.method == ("260.00 for the complete days to Nov 26 + mean of 7 days Nov 20-Nov 26 "
-                         "(10.00/day) x 4 days left")
+    assert fc.method == ("260.00 usage for the complete days to Nov 26 + trimmed mean of 7 days "
+                         "Nov 20-Nov 26 (10.00/day) x 4 days left")
+    _, bought = run(data(steady("VM", 10, "2026-10-01", "2026-11-26"),
+                         row("2026-11-24", "VM", 300, charge_type="Purchase")))
+    assert bought.method.endswith("x 4 days left + 300.00 one-off charges (purchases, refunds), counted once")
     _, early = run(data(steady("VM", 10, "2026-10-01", "2026-11-01")), date(2026, 11, 2))
     assert "low confidence: only 1 complete day of this month" in early.method
 
@@ -122,6 +183,16 @@ def test_our_forecast_is_cross_checked_against_the_budgets(ours, azure, text):
 def test_query_rows_are_read_by_column_name(columns, raw, expected):
     [r] = parse_rows(columns, [raw])
     assert (r.day, r.service, r.resource_group, r.cost, r.currency) == expected
+    assert (r.charge_type, r.one_off) == ("Usage", False)  # no ChargeType column: usage
+
+
+def test_the_charge_type_column_tells_one_off_charges():
+    columns = [{"name": "PreTaxCost", "type": "Number"}, {"name": "UsageDate", "type": "Number"},
+               {"name": "ServiceName", "type": "String"}, {"name": "ChargeType", "type": "String"},
+               {"name": "Currency", "type": "String"}]
+    rows = parse_rows(columns, [[5, 20261103, "VM", "Usage", "USD"], [300, 20261103, "VM", "Purchase", "USD"],
+                                [-4, 20261104, "VM", "Refund", "USD"]])
+    assert [(r.charge_type, r.one_off) for r in rows] == [("Usage", False), ("Purchase", True), ("Refund", True)]
 
 
 @pytest.mark.parametrize("columns, raw, fault", [
@@ -140,12 +211,13 @@ def test_a_malformed_query_result_is_refused_with_what_is_wrong(columns, raw, fa
     (date(2026, 1, 1), "2025-12-01T00:00:00+00:00", "2026-01-01T23:59:59+00:00"),
     (date(2026, 3, 31), "2026-02-01T00:00:00+00:00", "2026-03-31T23:59:59+00:00"),
 ])
-def test_the_query_covers_the_previous_month_to_today_daily_by_service_and_group(today, start, end):
+def test_the_query_covers_the_previous_month_to_today_daily_by_service_and_charge_type(today, start, end):
     q = cost_query(today)
     assert (q["type"], q["timeframe"]) == ("ActualCost", "Custom")
     assert q["timePeriod"] == {"from": start, "to": end}
     assert q["dataset"]["granularity"] == "Daily"
-    assert [g["name"] for g in q["dataset"]["grouping"]] == ["ServiceName", "ResourceGroupName"]
+    # a query takes at most 2 groupings; resource groups come from group_query
+    assert [g["name"] for g in q["dataset"]["grouping"]] == ["ServiceName", "ChargeType"]
 
 
 @pytest.mark.parametrize("amount, currency, signed, text", [

@@ -12,9 +12,9 @@ from tests.budget_check.helpers import SUB, at, budget, data, row, settings, ste
 NOW = at("2026-11-27T07:00")
 
 
-def report_of(costs, cfg=None):
+def report_of(costs, cfg=None, now=NOW):
     cfg = cfg or settings()
-    result = plan([ScopeObservation(SUB, costs=costs)], [budget(cfg)], AlertState(), NOW, cfg)
+    result = plan([ScopeObservation(SUB, costs=costs)], [budget(cfg)], AlertState(), now, cfg)
     return details(result)
 
 
@@ -52,7 +52,9 @@ def test_the_json_carries_the_same_figures_and_how_they_were_made():
     assert scope["month_to_date"]["by_resource_group"] == [
         {"resource_group": "rg-web", "month_to_date": 260.0}, {"resource_group": "rg-data", "month_to_date": 53.0}]
     assert scope["forecast"]["total"] == 360.0
-    assert scope["forecast"]["method"].startswith("312.00 for the complete days to Nov 26 + mean of 7 days")
+    # Nov 26 ended 7 h before the run: partial, not a complete day (24 settle hours)
+    assert scope["forecast"]["method"].startswith("300.00 usage for the complete days to Nov 25 + "
+                                                  "trimmed mean of 7 days")
     assert scope["forecast"]["confidence"] == "normal"
     assert scope["freshness"] == {"last_complete_day": "2026-11-26", "age_days": 1, "stale": False,
                                   "text": "data to Nov 26 (1 day old)"}
@@ -85,3 +87,16 @@ def test_anomalies_and_drift_are_in_the_json():
                  steady("Azure OpenAI", 5, "2026-11-20", "2026-11-26"))
     [scope] = report_of(costs)["scopes"]
     assert [(a["kind"], a["service"]) for a in scope["anomalies"]] == [("new-service", "Azure OpenAI")]
+
+
+def test_the_cli_shows_the_forecast_confidence_and_the_anomalies():
+    costs = data(steady("Virtual Machines", 10, "2026-10-01", "2026-11-26"),
+                 steady("Azure OpenAI", 5, "2026-11-20", "2026-11-26"),
+                 row("2026-11-23", "Virtual Machines", 300, charge_type="Purchase"))
+    out = cli(report_of(costs))
+    lines = [" ".join(line.split()) for line in out.splitlines()]
+    assert any(line.startswith("forecast 655.00, normal confidence: 280.00 usage for the complete days to "
+                               "Nov 25") and "+ 300.00 one-off charges" in line for line in lines), out
+    assert ("new-service Azure OpenAI is new this month: $35.00 so far, nothing in October" in lines), out
+    early = cli(report_of(data(steady("Virtual Machines", 10, "2026-10-01", "2026-11-01")), now=at("2026-11-03T07:00")))
+    assert "low confidence" in early.split("Forecast")[1], early
