@@ -1,7 +1,9 @@
 """What the budget-check job reads from and writes to Azure: observe() and apply().
 
 observe() makes, per scope, one Cost Management query (one POST per result
-page, following nextLink) and one Consumption ``budgets.get``; apply() makes
+page, following nextLink), for a subscription scope a second one-page query
+(month to date per resource group: a query takes at most 2 groupings, the
+first has ServiceName and ChargeType), and one Consumption ``budgets.get``; apply() makes
 exactly one call per action (a budget ``create_or_update`` or one
 notification). Never decides anything (plan.py does) and never writes in
 observe().
@@ -34,7 +36,7 @@ from jobs.budget_check import throttle
 from jobs.budget_check.alerts import STATE_KEY, AlertState
 from jobs.budget_check.budget import ObservedBudget, parse_budget
 from jobs.budget_check.config import BudgetCheckSettings, ScopeBudget
-from jobs.budget_check.costs import (CostData, CostRow, cost_query, parse_rows,
+from jobs.budget_check.costs import (CostData, cost_query, group_query, parse_groups, parse_rows,
                                      query_period, utc_date)
 from jobs.budget_check.plan import BudgetPlan, ScopeObservation
 from jobs.model import Action
@@ -130,12 +132,34 @@ def observe_scope(cost_client, clients, budget: ScopeBudget, config: BudgetCheck
 
 
 def query_costs(client, scope: str, today: date, cap: float, stats: QueryStats) -> CostData:
-    """Every page of the scope's one query (``costs.cost_query``). Raises when the
-    first page cannot be had; a later page that cannot be had makes the data partial."""
-    from azure.core.rest import HttpRequest
-    body = cost_query(today)
+    """Every page of the scope's query (``costs.cost_query``) and, for a subscription,
+    of its resource group query (``costs.group_query``). Raises when the first page
+    cannot be had; a later page that cannot be had makes the data partial."""
+    columns_rows, reason = _all_pages(client, scope, cost_query(today), cap, stats)
+    rows = [r for columns, page in columns_rows for r in parse_rows(columns, page)]
     start = query_period(today)[0]
-    rows: list[CostRow] = []
+    groups, groups_error = None, None
+    if "/resourcegroups/" not in scope.lower() and reason is None:
+        try:
+            group_pages, group_reason = _all_pages(client, scope, group_query(today), cap, stats)
+            groups_error = group_reason
+            if group_reason is None:
+                groups = {}
+                for columns, page in group_pages:
+                    for group, cost in parse_groups(columns, page).items():
+                        groups[group] = groups.get(group, 0.0) + cost
+        except Exception as exc:  # noqa: BLE001 - only the per resource group table is missing
+            log.warning("could not query the resource groups of %s", scope, exc_info=not isinstance(exc, Throttled))
+            groups_error = describe(exc)
+    return CostData(tuple(rows), start, partial=reason is not None, partial_reason=reason,
+                    by_resource_group=groups, groups_error=groups_error)
+
+
+def _all_pages(client, scope: str, body: dict[str, Any], cap: float,
+               stats: QueryStats) -> tuple[list[tuple[list, list]], str | None]:
+    """(columns, rows) of every page of one query, and why pages are missing (None: none)."""
+    from azure.core.rest import HttpRequest
+    pages: list[tuple[list, list]] = []
     next_link: str | None = None
     page = 0
     while True:
@@ -150,11 +174,11 @@ def query_costs(client, scope: str, today: date, cap: float, stats: QueryStats) 
                 raise  # nothing to show: the scope's cost query failed
             reason = f"page {page} not read: {exc if isinstance(exc, Throttled) else describe(exc)}"
             log.warning("cost data of %s is partial: %s", scope, reason)
-            return CostData(tuple(rows), start, partial=True, partial_reason=reason)
+            return pages, reason
         stats.pages += 1
-        rows += parse_rows(columns, page_rows)
+        pages.append((columns, page_rows))
         if not next_link:
-            return CostData(tuple(rows), start)
+            return pages, None
 
 
 def _first_page(client, scope: str, body: dict[str, Any]) -> tuple[list, list, str | None]:

@@ -79,6 +79,7 @@ class CostData:
     partial: bool = False  # some pages are missing (throttled past the wait cap, ...)
     partial_reason: str | None = None
     by_resource_group: Mapping[str, float] | None = None  # this month, from group_query
+    groups_error: str | None = None  # why by_resource_group could not be read
 
     @property
     def currencies(self) -> tuple[str, ...]:

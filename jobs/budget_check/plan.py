@@ -12,7 +12,9 @@ Per scope, in order:
    failed ``partial-costs`` verdict (the run ends failed, the report says
    partial) while what the partial sum proves is still used (alerts.py);
    costs in another currency than the budget's: a failed
-   ``currency-mismatch`` verdict and no threshold is judged; data older than
+   ``currency-mismatch`` verdict and no threshold is judged (and a budget
+   create or update becomes a failed ``budget-currency``: never written in
+   the wrong currency, also when the budget's own spend unit shows it); data older than
    ``max_data_age_days``: a skipped ``stale-data`` verdict (a warning);
 3. thresholds: one ``notify`` action per crossed threshold not yet alerted
    this month (target ``budget:<scope>:<yyyy-mm>:<kind>-<percent>``);
@@ -108,6 +110,7 @@ def _plan_scope(obs: ScopeObservation, budget: ScopeBudget, state: AlertState, n
     today = utc_date(now)
     month = today.strftime("%Y-%m")
     actions, status = budget_actions(budget, obs.budget, obs.budget_error, config, today)
+    actions = _refuse_foreign_budget_write(actions, obs, budget)
     if obs.costs is None:
         error = obs.cost_error or "no cost data"
         actions.append(Action.fail(budget.scope, f"could not query costs: {error}", kind="cost-query"))
@@ -128,6 +131,8 @@ def _plan_scope(obs: ScopeObservation, budget: ScopeBudget, state: AlertState, n
         actions.append(Action.fail(budget.scope, f"cost data is partial: {reason}; figures are lower "
                                                  "bounds", kind="partial-costs"))
         problems.append(f"partial cost data: {reason}")
+    if data.groups_error:
+        problems.append(f"cost per resource group not read: {data.groups_error}")
     if fresh.stale and not data.partial:
         actions.append(Action.skip(budget.scope, f"cost data is stale: {fresh.text}", kind="stale-data"))
         problems.append(f"stale cost data: {fresh.text}")
@@ -154,6 +159,27 @@ def _plan_scope(obs: ScopeObservation, budget: ScopeBudget, state: AlertState, n
     checks = check_thresholds(ctx, state.sent(budget.key, month), config.operator)
     actions += [c.action for c in checks if c.action is not None]
     return actions, replace(result, thresholds=tuple(checks), problems=tuple(problems))
+
+
+def billing_currencies(obs: ScopeObservation) -> set[str]:
+    """The scope's billing currency as Azure shows it: the cost rows' Currency and the
+    budget's spend unit (a budget's amount is in its billing account's currency)."""
+    found = set(obs.costs.currencies) if obs.costs else set()
+    if obs.budget and obs.budget.unit:
+        found.add(obs.budget.unit.upper())
+    return found
+
+
+def _refuse_foreign_budget_write(actions: list[Action], obs: ScopeObservation,
+                                 budget: ScopeBudget) -> list[Action]:
+    """A budget write in another currency than the scope is billed in would set a wrong amount."""
+    foreign = sorted(c for c in billing_currencies(obs) if c != budget.currency)
+    if not foreign:
+        return actions
+    text = (f"budget not written: {budget.scope} is billed in {', '.join(foreign)} but its budget is "
+            f"configured in {budget.currency} (OPS_BUDGET_CHECK__SCOPES or OPS_BUDGET_CHECK__CURRENCY)")
+    return [Action.fail(a.target, text, kind="budget-currency")
+            if a.kind in ("create-budget", "update-budget") else a for a in actions]
 
 
 def _context(result: ScopeResult, now: datetime, config: BudgetCheckSettings) -> Context:

@@ -26,9 +26,10 @@ day; the sandbox is always current up to the cost data's `data_through`):
   currentSpend  = the cost rows of the budget's scope (and filter) in the current budget period
                   (calendar month / quarter / year for Monthly / Quarterly / Annually and the
                   Billing* grains), up to data_through (a partial last day included);
-  forecastSpend = the complete days of the period + (average complete day, as the forecast API
-                  computes it) x (days left in the period, the partial day included).
-  unit = costs.currency.
+  forecastSpend = the complete days of the period + later one-off charges (Purchase, Refund), once
+                  + (average complete day of usage, as the forecast API computes it) x (days left
+                  in the period, the partial day included).
+  unit = the subscription's billing currency (costs.billing_currencies, else costs.currency).
 
 PUT rules (what Azure enforces; messages marked "unverified" could not be found in public sources):
   - category Cost; amount > 0; timeGrain Monthly|Quarterly|Annually|BillingMonth|BillingQuarter|
@@ -138,11 +139,13 @@ def _spend(world: World, budget: dict[str, Any]) -> tuple[float, float]:
     subscription, resource_group = cm.parse_scope(budget["scope"])
     start, end = _period(props.get("timeGrain", "Monthly"), cm.today(world))
     totals = cm.daily_totals(world, subscription, resource_group, props.get("filter"))
+    usage = cm.daily_totals(world, subscription, resource_group, props.get("filter"), usage_only=True)
     current = sum(v for d, v in totals.items() if start <= d <= end)
     last_complete = cm.last_complete_day(world)
     complete = sum(v for d, v in totals.items() if start <= d <= min(end, last_complete))
+    later_one_off = sum(v - usage.get(d, 0.0) for d, v in totals.items() if last_complete < d <= end)
     days_left = (end - max(last_complete, start - timedelta(days=1))).days
-    forecast = complete + cm.average_complete_day(world, totals) * max(0, days_left)
+    forecast = complete + later_one_off + cm.average_complete_day(world, usage) * max(0, days_left)
     return round(current, 2), round(forecast, 2)
 
 
@@ -150,7 +153,7 @@ def _public(world: World, budget: dict[str, Any]) -> dict[str, Any]:
     # Shape: specification/consumption/Consumption.Management/examples/2024-08-01/Budget.json
     body = {k: copy.deepcopy(v) for k, v in budget.items() if k not in ("scope", "_normalised")}
     current, forecast = _spend(world, budget)
-    unit = cm.currency(world)
+    unit = cm.currency(world, cm.parse_scope(budget["scope"])[0])  # the billing account's currency
     body["properties"]["currentSpend"] = {"amount": current, "unit": unit}
     body["properties"]["forecastSpend"] = {"amount": forecast, "unit": unit}
     return body

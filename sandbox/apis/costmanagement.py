@@ -11,7 +11,9 @@ Operations (route -> operation name, for faults and the request log)
 
 World section "costs" (an object; every key optional):
   {
-    "currency": "USD",
+    "currency": "USD",              # the billing currency of every subscription not named below
+    "billing_currencies": {"00000000-0000-0000-0000-000000000002": "EUR"},  # per subscription: its
+                                    #   billing account's currency (query Currency column, budget spend unit)
     "today": "2025-03-14",          # pins the clock (tests); default: the real UTC date
     "data_through": "yesterday",    # a date expression: the last day with cost data. Cost data lags
                                     #   8-24 h, so no row exists after this day (the job reports freshness
@@ -33,11 +35,13 @@ World section "costs" (an object; every key optional):
        "weekend_factor": 1.0,       # multiplier on Saturdays and Sundays
        "growth_per_day": 0.0,       # compound growth per day since the series starts (steady growth)
        "spikes": [{"date": "today-4", "amount": 38.0}],   # extra cost on one day
+       "charge_type": "Usage",      # the ChargeType dimension: Usage (default), Purchase or Refund
        "location": "West Europe", "resource_id": "...", "resource_type": "...", "tags": {"env": "dev"}}
     ],
     "rows": [                       # explicit rows, added to the generated ones
-      {"date": "today-2", "subscription": "...", "resource_group": "...", "service": "...", "cost": 1.5}
-    ]
+      {"date": "today-2", "subscription": "...", "resource_group": "...", "service": "...", "cost": 1.5,
+       "charge_type": "Purchase"}   # optional, as for generators: a one-off charge (reservation,
+    ]                               #   marketplace); a Refund has a negative cost
   }
 
 Date expressions: an ISO date ("2025-03-14"), "today", "yesterday", "month_start", optionally with
@@ -63,8 +67,9 @@ Forecast (POST .../forecast), the real request shape (ForecastDefinition): timef
   timePeriod, dataset.granularity Daily or None, one aggregation (name Cost|PreTaxCost|...), filter;
   includeActualCost, includeFreshPartialCost (both default false). Computed simply:
   - complete days are those up to data_through (the day before it when last_day_fraction < 1);
-  - the forecast for each day after the last complete day is the average daily cost of the last
-    forecast_lookback_days complete days (matching scope and filter; days without rows count 0);
+  - the forecast for each day after the last complete day is the average daily usage cost (ChargeType
+    Usage: one-off purchases and refunds are never projected) of the last forecast_lookback_days
+    complete days (matching scope and filter; days without rows count 0);
   - includeActualCost adds the actual days in the window (CostStatus "Actual"); with
     includeFreshPartialCost the partial day is reported as Actual (its partial cost) and forecasting
     starts the day after it, otherwise the partial day is forecast like any future day.
@@ -162,8 +167,11 @@ def _last_day_fraction(world: World) -> float:
     return float(costs_section(world).get("last_day_fraction", 1.0))
 
 
-def currency(world: World) -> str:
-    return costs_section(world).get("currency", "USD")
+def currency(world: World, subscription: str | None = None) -> str:
+    """The billing currency of a subscription (its billing account's), or the world's default."""
+    section = costs_section(world)
+    by_subscription = {k.lower(): v for k, v in (section.get("billing_currencies") or {}).items()}
+    return by_subscription.get((subscription or "").lower(), section.get("currency", "USD"))
 
 
 # -- cost rows ------------------------------------------------------------------------
@@ -222,7 +230,7 @@ def _row(spec: dict[str, Any], day: date, amount: float) -> dict[str, Any]:
             "subscription_name": spec.get("subscription_name", spec["subscription"]),
             "location": spec.get("location", "West Europe"), "resource_id": spec.get("resource_id", ""),
             "resource_type": spec.get("resource_type", ""), "tags": spec.get("tags", {}),
-            "charge_type": "Usage", "publisher_type": "Azure"}
+            "charge_type": spec.get("charge_type", "Usage"), "publisher_type": "Azure"}
 
 
 def parse_scope(scope: str) -> tuple[str, str | None]:
@@ -289,10 +297,12 @@ def _dimension(name: str) -> tuple[str, str]:
 
 
 def daily_totals(world: World, subscription: str, resource_group: str | None,
-                 flt: dict[str, Any] | None = None) -> dict[date, float]:
-    """Cost per day for a scope (and optional filter)."""
+                 flt: dict[str, Any] | None = None, usage_only: bool = False) -> dict[date, float]:
+    """Cost per day for a scope (and optional filter); only ChargeType Usage with usage_only."""
     totals: dict[date, float] = {}
     for row in cost_rows(world):
+        if usage_only and row["charge_type"].lower() != "usage":
+            continue
         if in_scope(row, subscription, resource_group) and matches(row, flt):
             totals[row["date"]] = totals.get(row["date"], 0.0) + row["cost"]
     return totals
@@ -481,7 +491,7 @@ def _query(req: Request, world: World, sub: str, rg: str | None) -> dict[str, An
         columns.append({"name": "BillingMonth", "type": "Datetime"})
     columns += [{"name": name, "type": "String"} for name in group_columns]
     columns.append({"name": "Currency", "type": "String"})
-    money = currency(world)
+    money = currency(world, sub)
     rows = [[round(total, 8)] * len(aggregations) + list(key) + [money]
             for key, total in sorted(totals.items(), key=lambda kv: [str(k).lower() for k in kv[0]])]
     page, next_link = _page(req, world, rows)
@@ -522,7 +532,8 @@ def _forecast(req: Request, world: World, sub: str, rg: str | None) -> dict[str,
     include_partial = bool(body.get("includefreshpartialcost", False))
 
     totals = daily_totals(world, sub, rg, dataset.get("filter"))
-    average = average_complete_day(world, totals)
+    # One-off charges (Purchase, Refund) are actuals on their day, never projected.
+    average = average_complete_day(world, daily_totals(world, sub, rg, dataset.get("filter"), usage_only=True))
     last_complete = last_complete_day(world)
     partial = data_through(world) if _last_day_fraction(world) < 1 else None
     last_actual = partial if (include_partial and partial) else last_complete
@@ -537,7 +548,7 @@ def _forecast(req: Request, world: World, sub: str, rg: str | None) -> dict[str,
             series.append((day, average, "Forecast"))
         day += timedelta(days=1)
 
-    money = currency(world)
+    money = currency(world, sub)
     columns = [{"name": name, "type": "Number"} for name in aggregations]
     if granularity == "daily":
         columns.append({"name": "UsageDate", "type": "Number"})

@@ -203,6 +203,28 @@ def test_costs_in_another_currency_are_not_judged_against_the_budget():
     assert notes(result) == [] and result.scopes[0].thresholds == ()
 
 
+DRIFTED_EUR = {**IN_SHAPE, "properties": {**IN_SHAPE["properties"], "amount": 450,
+                                          "currentSpend": {"amount": 400.0, "unit": "EUR"}}}
+
+
+@pytest.mark.parametrize("case, costs, budget_arm, obs", [
+    ("missing budget, costs in EUR",
+     data(steady("Virtual Machines", 16, "2026-10-01", "2026-11-26", currency="EUR")), None, {}),
+    ("drifted budget, costs in EUR",
+     data(steady("Virtual Machines", 16, "2026-10-01", "2026-11-26", currency="EUR")), DRIFTED_EUR, {}),
+    # the cost query failed: the budget's own spend unit is its billing account's currency
+    ("drifted budget spending EUR, no costs", None, DRIFTED_EUR, {"cost_error": "timeout"}),
+])
+def test_a_scope_billed_in_another_currency_gets_no_budget_write(case, costs, budget_arm, obs):
+    result, _ = run(costs, budget_arm=budget_arm, **obs)
+    assert not [a for a in result.actions if a.kind in ("create-budget", "update-budget") and not a.verdict], case
+    [refused] = [a for a in result.actions if a.kind == "budget-currency"]
+    assert refused.verdict == "failed", case
+    assert refused.target == f"{SUB}/providers/Microsoft.Consumption/budgets/ops-monthly"
+    assert refused.reason == (f"budget not written: {SUB} is billed in EUR but its budget is configured "
+                              "in USD (OPS_BUDGET_CHECK__SCOPES or OPS_BUDGET_CHECK__CURRENCY)"), case
+
+
 def test_stale_data_is_a_warning_and_still_judged():
     result, _ = run(spend(16, last="2026-11-22"))
     [stale] = [a for a in result.actions if a.kind == "stale-data"]

@@ -346,3 +346,57 @@ def test_a_persistent_429_surfaces_with_the_cost_management_headers(app_env):
     headers = err.value.response.headers
     assert headers["Retry-After"] == "7"
     assert headers["x-ms-ratelimit-microsoft.costmanagement-qpu-retry-after"] == "7"
+
+
+# One-off charges and billing currencies: SUB1 buys a $300 reservation on Mar 11 and is refunded $20
+# on Mar 12; SUB2 is billed in EUR.
+ONE_OFF = copy.deepcopy(PINNED)
+ONE_OFF["costs"]["rows"] = [
+    {"date": "2025-03-11", "subscription": SUB1, "resource_group": "", "service": "Virtual Machines",
+     "cost": 300.0, "charge_type": "Purchase"},
+    {"date": "2025-03-12", "subscription": SUB1, "resource_group": "rg-a", "service": "Storage",
+     "cost": -20.0, "charge_type": "Refund"}]
+ONE_OFF["costs"]["billing_currencies"] = {SUB2: "EUR"}
+
+
+def test_query_groups_by_charge_type_and_answers_in_the_billing_currency(world, clients):
+    world(ONE_OFF)
+    body = {"type": "ActualCost", "timeframe": "Custom",
+            "timePeriod": {"from": "2025-03-11T00:00:00+00:00", "to": "2025-03-12T23:59:59+00:00"},
+            "dataset": {"granularity": "Daily", "aggregation": {"totalCost": {"name": "PreTaxCost", "function": "Sum"}},
+                        "grouping": [{"type": "Dimension", "name": "ServiceName"},
+                                     {"type": "Dimension", "name": "ChargeType"}]}}
+    result = clients.cost.query.usage(SCOPE1, body, params={"$top": "1000"})
+    assert [c.name for c in result.properties.columns] == ["PreTaxCost", "UsageDate", "ServiceName", "ChargeType",
+                                                          "Currency"]
+    rows = result.properties.rows
+    assert [300.0, 20250311, "Virtual Machines", "Purchase", "USD"] in rows
+    assert [-20.0, 20250312, "Storage", "Refund", "USD"] in rows
+    assert [2.0, 20250312, "Storage", "Usage", "USD"] in rows
+    eur = clients.cost.query.usage(f"/subscriptions/{SUB2}", body)
+    assert {r[-1] for r in eur.properties.rows} == {"EUR"}
+
+
+def test_a_budget_spends_in_its_subscriptions_billing_currency(world, clients):
+    world(ONE_OFF)
+    scope2 = f"/subscriptions/{SUB2}"
+    clients.consumption(SUB2).budgets.create_or_update(scope2, "eur", _budget(datetime(2025, 3, 1)))
+    budget = clients.consumption(SUB2).budgets.get(scope2, "eur")
+    assert budget.current_spend.unit == "EUR"
+    assert clients.consumption(SUB1).budgets.get(SCOPE1, "monthly").current_spend.unit == "USD"
+
+
+def test_forecasts_count_one_off_charges_once(world, clients):
+    world(ONE_OFF)
+    body = {"type": "ActualCost", "timeframe": "Custom",
+            "timePeriod": {"from": "2025-03-01T00:00:00+00:00", "to": "2025-03-31T23:59:59+00:00"},
+            "dataset": {"granularity": "None", "aggregation": {"totalCost": {"name": "Cost", "function": "Sum"}}},
+            "includeActualCost": True}
+    rows = clients.cost.forecast.usage(SCOPE1, body).properties.rows
+    # Complete days Mar 1-12: usage 12 x 12 + the spike + Key Vault Mar 5-12, then the one-offs once;
+    # the 19 days left run at the usage average of Mar 6-12, never at the purchase's.
+    usage_average = (7 * 12 + 30 + 7 * 1) / 7
+    assert rows == [[pytest.approx(12 * 12 + 30 + 8 + 300 - 20), "Actual", "USD"],
+                    [pytest.approx(usage_average * 19), "Forecast", "USD"]]
+    budget = clients.consumption(SUB1).budgets.get(SCOPE1, "monthly")
+    assert float(budget.forecast_spend.amount) == pytest.approx(12 * 12 + 30 + 8 + 300 - 20 + usage_average * 19, abs=0.01)
