@@ -17,7 +17,7 @@ from jobs.budget_check.plan import BudgetPlan, ScopeResult
 
 COLUMNS = ["service", "month to date", "forecast", "share of budget"]
 GROUP_COLUMNS = ["resource group", "month to date", "share of budget"]
-FINDING_COLUMNS = ["finding", "detail"]
+FINDING_COLUMNS = ["finding"]  # one column: the renderer right-aligns every other one
 
 
 def details(result: BudgetPlan) -> dict[str, Any]:
@@ -79,11 +79,11 @@ def findings_table(s: ScopeResult) -> dict[str, Any] | None:
     """The forecast's confidence and method, Azure's forecast beside it, and the anomalies."""
     rows: list[list[str]] = []
     if s.forecast is not None:
-        rows.append(["forecast", f"{s.forecast.total:,.2f}, {s.forecast.confidence} confidence: "
-                                 f"{s.forecast.method}"])
+        rows.append([f"forecast {s.forecast.total:,.2f}, {s.forecast.confidence} confidence: "
+                     f"{s.forecast.method}"])
     if s.cross_check is not None:
-        rows.append(["Azure's forecast", s.cross_check.text])
-    rows += [[a.kind, a.text] for a in s.anomalies]
+        rows.append([s.cross_check.text])
+    rows += [[f"{a.kind}: {a.text}"] for a in s.anomalies]
     if not rows:
         return None
     return {"title": f"Forecast and anomalies of {s.budget.label} in {_month_name(s.month)}"

@@ -97,6 +97,6 @@ def test_the_cli_shows_the_forecast_confidence_and_the_anomalies():
     lines = [" ".join(line.split()) for line in out.splitlines()]
     assert any(line.startswith("forecast 655.00, normal confidence: 280.00 usage for the complete days to "
                                "Nov 25") and "+ 300.00 one-off charges" in line for line in lines), out
-    assert ("new-service Azure OpenAI is new this month: $35.00 so far, nothing in October" in lines), out
+    assert ("new-service: Azure OpenAI is new this month: $35.00 so far, nothing in October" in lines), out
     early = cli(report_of(data(steady("Virtual Machines", 10, "2026-10-01", "2026-11-01")), now=at("2026-11-03T07:00")))
     assert "low confidence" in early.split("Forecast")[1], early
