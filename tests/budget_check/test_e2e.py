@@ -24,6 +24,7 @@ import pytest
 from jobs import service
 from sandbox.apis import costmanagement as cm
 from sandbox.server import Faults
+from sandbox.world import load_world_file
 from sandbox.webhook import WebhookReceiver
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -245,6 +246,48 @@ def test_a_failed_notification_is_a_failed_outcome_and_is_sent_again_next_run(es
 
     run(estate)
     assert len(receiver.received) == 3
+
+
+def world_with(**costs):
+    """The budget world with more in its costs section."""
+    data = load_world_file(WORLD)
+    data["costs"].update(costs)
+    return data
+
+
+def test_a_purchase_and_a_partial_day_do_not_make_a_false_forecast_alert(estate, world):
+    # Scope B ($400, $7 a day of usage) buys a $100 reservation on Nov 18; Nov 19 is still partial
+    # (40 % of its cost in). Counted once, the month ends near $310: no forecast alert.
+    world(world_with(last_day_fraction=0.4, rows=[
+        {"date": "today-2", "subscription": B, "resource_group": "", "service": "Virtual Machines",
+         "cost": 100.0, "charge_type": "Purchase"}]))
+    report, _ = run(estate)
+    b = scope(report, SCOPE_B)
+    assert b["month_to_date"]["total"] == pytest.approx(18 * 7 + 0.4 * 7 + 100)
+    # usage Nov 1-18 + 7/day x 12 days (Nov 19 included: partial) + the purchase once
+    assert b["forecast"]["total"] == pytest.approx(18 * 7 + 7 * 12 + 100)
+    assert b["forecast"]["one_off"] == 100.0 and b["forecast"]["daily_rate"] == pytest.approx(7.0)
+    assert {t["threshold"]: t["status"] for t in b["thresholds"]} == {"80% actual": "below",
+                                                                     "100% forecast": "below"}
+    assert not [a for a in report["actions"] if a["kind"] == "notify" and SCOPE_B + ":" in a["target"]]
+    # Azure's own budget forecast (the sandbox's: complete days, usage average, one-offs once) agrees.
+    assert b["forecast"]["azure"]["difference"] == pytest.approx(0.0, abs=0.01)
+    # The purchase has no resource group: the per resource group query shows it apart.
+    assert b["month_to_date"]["by_resource_group"][0] == {"resource_group": "(none)", "month_to_date": 100.0}
+
+
+def test_a_scope_billed_in_eur_but_configured_in_usd_gets_no_budget_write(estate, world):
+    world(world_with(billing_currencies={B: "EUR"}))
+    report, log = run(estate)
+    target = f"{SCOPE_B}/providers/Microsoft.Consumption/budgets/ops-monthly"
+    refused = actions(report, "failed")[("budget-currency", target)]
+    assert refused["error"] == (f"budget not written: {SCOPE_B} is billed in EUR but its budget is configured "
+                                "in USD (OPS_BUDGET_CHECK__SCOPES or OPS_BUDGET_CHECK__CURRENCY)")
+    writes = [e for e in log if e["operation"] == BUDGET_WRITE]
+    assert [e["path"].lower() for e in writes] == [target.replace(SCOPE_B, SCOPE_A).lower()]  # A only
+    assert budget_in_world(estate, SCOPE_B)["properties"]["amount"] == 300  # untouched
+    assert ("currency-mismatch", SCOPE_B) in actions(report, "failed")
+    assert report["status"] == "failed"
 
 
 def test_a_dry_run_writes_nothing_and_sends_nothing(estate, receiver):
