@@ -16,7 +16,7 @@ import math
 import os
 import subprocess
 import sys
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -392,3 +392,17 @@ def test_the_cli_shows_the_cost_table_of_a_dry_run(estate):
     sample = readme[readme.index(f"Cost of subscription {A}"):]
     sample = sample[:sample.index("```")].rstrip("\n")
     assert sample in out
+
+
+def test_the_demo_worlds_small_service_with_one_big_day_is_forecast_sanely(app_env, monkeypatch):
+    # The demo world (real clock): Log Analytics costs about $0.90 a day in subscription 1 and had a
+    # $38 day two days ago; yesterday is partial. Its forecast is a month of $0.90 days plus that day
+    # once (noise up to 30 %), not the $38 day spread over the month (it was $188).
+    monkeypatch.setenv("OPS_NOTIFY_KIND", "none")
+    service.reset()
+    report = service.run("budget-check", trigger="cli", dry_run=True)
+    demo = scope(report, "/subscriptions/00000000-0000-0000-0000-000000000001")
+    logs = demo["forecast"]["by_service"]["Log Analytics"]
+    today = datetime.now(timezone.utc).date()
+    spike_this_month = (today - timedelta(days=2)).month == today.month
+    assert logs <= 0.9 * 1.3 * 31 + (38 if spike_this_month else 0)
