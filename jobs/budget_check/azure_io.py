@@ -3,8 +3,8 @@
 observe() makes, per scope, one Cost Management query (one POST per result
 page, following nextLink), for a subscription scope a second one-page query
 (month to date per resource group: a query takes at most 2 groupings, the
-first has ServiceName and ChargeType), and one Consumption ``budgets.get``; apply() makes
-exactly one call per action (a budget ``create_or_update`` or one
+first has ServiceName and ChargeType), and one Consumption ``budgets.get``;
+apply() makes exactly one call per action (a budget ``create_or_update`` or one
 notification). Never decides anything (plan.py does) and never writes in
 observe().
 
@@ -138,21 +138,27 @@ def query_costs(client, scope: str, today: date, cap: float, stats: QueryStats) 
     columns_rows, reason = _all_pages(client, scope, cost_query(today), cap, stats)
     rows = [r for columns, page in columns_rows for r in parse_rows(columns, page)]
     start = query_period(today)[0]
-    groups, groups_error = None, None
-    if "/resourcegroups/" not in scope.lower() and reason is None:
-        try:
-            group_pages, group_reason = _all_pages(client, scope, group_query(today), cap, stats)
-            groups_error = group_reason
-            if group_reason is None:
-                groups = {}
-                for columns, page in group_pages:
-                    for group, cost in parse_groups(columns, page).items():
-                        groups[group] = groups.get(group, 0.0) + cost
-        except Exception as exc:  # noqa: BLE001 - only the per resource group table is missing
-            log.warning("could not query the resource groups of %s", scope, exc_info=not isinstance(exc, Throttled))
-            groups_error = describe(exc)
+    groups, groups_error = (_query_groups(client, scope, today, cap, stats)
+                            if "/resourcegroups/" not in scope.lower() and reason is None else (None, None))
     return CostData(tuple(rows), start, partial=reason is not None, partial_reason=reason,
                     by_resource_group=groups, groups_error=groups_error)
+
+
+def _query_groups(client, scope: str, today: date, cap: float,
+                  stats: QueryStats) -> tuple[dict[str, float] | None, str | None]:
+    """This month's cost per resource group, or why it could not be had."""
+    try:
+        pages, reason = _all_pages(client, scope, group_query(today), cap, stats)
+        if reason is not None:
+            return None, reason
+        groups: dict[str, float] = {}
+        for columns, page in pages:
+            for group, cost in parse_groups(columns, page).items():
+                groups[group] = groups.get(group, 0.0) + cost
+        return groups, None
+    except Exception as exc:  # noqa: BLE001 - only the per resource group table is then missing
+        log.warning("could not query the resource groups of %s", scope, exc_info=not isinstance(exc, Throttled))
+        return None, describe(exc)
 
 
 def _all_pages(client, scope: str, body: dict[str, Any], cap: float,

@@ -126,26 +126,17 @@ def group_query(today: date) -> dict[str, Any]:
 
 def parse_groups(columns: Sequence[Any], rows: Iterable[Sequence[Any]]) -> dict[str, float]:
     """One page of ``group_query``'s result -> resource group -> cost."""
-    names = [str(c["name"] if isinstance(c, Mapping) else c).lower() for c in columns]
-    i_cost = next((names.index(n.lower()) for n in COST_COLUMNS if n.lower() in names), None)
-    i_group = next((names.index(n.lower()) for n in GROUP_COLUMNS if n.lower() in names), None)
-    if i_cost is None or i_group is None:
-        raise CostDataError(f"resource group query result has no cost or resource group column "
-                            f"(columns: {', '.join(names) or 'none'})")
+    find = _column_finder(columns)
+    i_cost, i_group = find(COST_COLUMNS), find(GROUP_COLUMNS)
     out: dict[str, float] = {}
     for row in rows:
         group = str(row[i_group] or "").strip().lower() or NO_GROUP
-        try:
-            out[group] = out.get(group, 0.0) + float(row[i_cost])
-        except (TypeError, ValueError):
-            raise CostDataError(f"cost {row[i_cost]!r} is not a number") from None
+        out[group] = out.get(group, 0.0) + _cost(row[i_cost])
     return out
 
 
-def parse_rows(columns: Sequence[Any], rows: Iterable[Sequence[Any]],
-               default_currency: str = "") -> list[CostRow]:
-    """One page of a query result -> typed rows. ``columns`` are the result's
-    column objects ({"name", "type"}) or names; rows follow their order."""
+def _column_finder(columns: Sequence[Any]):
+    """find(candidate names, required) -> the index of the first present column."""
     names = [str(c["name"] if isinstance(c, Mapping) else c) for c in columns]
     index = {n.lower(): i for i, n in enumerate(names)}
 
@@ -157,17 +148,28 @@ def parse_rows(columns: Sequence[Any], rows: Iterable[Sequence[Any]],
             raise CostDataError(f"query result has no {' or '.join(candidates)} column "
                                 f"(columns: {', '.join(names) or 'none'})")
         return None
+    return find
 
+
+def _cost(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise CostDataError(f"cost {value!r} is not a number") from None
+
+
+def parse_rows(columns: Sequence[Any], rows: Iterable[Sequence[Any]],
+               default_currency: str = "") -> list[CostRow]:
+    """One page of a query result -> typed rows. ``columns`` are the result's
+    column objects ({"name", "type"}) or names; rows follow their order."""
+    find = _column_finder(columns)
     i_cost, i_day = find(COST_COLUMNS), find(DATE_COLUMNS)
     i_service, i_group = find(SERVICE_COLUMNS), find(GROUP_COLUMNS, required=False)
     i_currency = find(CURRENCY_COLUMNS, required=False)
     i_charge = find(CHARGE_TYPE_COLUMNS, required=False)
     out = []
     for row in rows:
-        try:
-            cost = float(row[i_cost])
-        except (TypeError, ValueError):
-            raise CostDataError(f"cost {row[i_cost]!r} is not a number") from None
+        cost = _cost(row[i_cost])
         out.append(CostRow(
             day=parse_usage_date(row[i_day]),
             service=str(row[i_service] or "").strip() or "(unknown service)",

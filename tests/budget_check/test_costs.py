@@ -5,7 +5,8 @@ from datetime import date
 import pytest
 
 from jobs.budget_check.costs import (CostDataError, cost_query, cross_check, forecast, freshness,
-                                     complete_through, money, month_to_date, parse_rows, run_rate)
+                                     complete_through, money, month_to_date, parse_groups, parse_rows,
+                                     run_rate)
 
 from tests.budget_check.helpers import at, data, row, steady
 
@@ -226,3 +227,11 @@ def test_the_query_covers_the_previous_month_to_today_daily_by_service_and_charg
 ])
 def test_money_is_written_for_people(amount, currency, signed, text):
     assert money(amount, currency, signed=signed) == text
+
+
+def test_the_resource_group_query_is_read_by_column_name():
+    columns = [{"name": "PreTaxCost", "type": "Number"}, {"name": "ResourceGroupName", "type": "String"},
+               {"name": "Currency", "type": "String"}]
+    assert parse_groups(columns, [[12.5, "RG-Web", "USD"], [3, "", "USD"]]) == {"rg-web": 12.5, "(none)": 3.0}
+    with pytest.raises(CostDataError, match="no ResourceGroupName or ResourceGroup column"):
+        parse_groups(["PreTaxCost", "Currency"], [[1, "USD"]])
