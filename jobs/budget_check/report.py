@@ -1,6 +1,6 @@
 """The budget-check run report's details: per scope, a cost table and a
 findings table (the forecast with its confidence and method, Azure's own
-forecast, anomalies) for the CLI (``tables``, rendered by ``python -m jobs``)
+forecast, anomalies, problems) for the CLI (``tables``, rendered by ``python -m jobs``)
 and the same figures as JSON (``scopes``), with freshness, forecast method,
 budget drift, anomalies and the partial flag.
 
@@ -76,7 +76,8 @@ def group_table(s: ScopeResult) -> dict[str, Any] | None:
 
 
 def findings_table(s: ScopeResult) -> dict[str, Any] | None:
-    """The forecast's confidence and method, Azure's forecast beside it, and the anomalies."""
+    """The forecast's confidence and method, Azure's forecast beside it, the anomalies and
+    what is missing or not judged."""
     rows: list[list[str]] = []
     if s.forecast is not None:
         rows.append([f"forecast {s.forecast.total:,.2f}, {s.forecast.confidence} confidence: "
@@ -84,6 +85,7 @@ def findings_table(s: ScopeResult) -> dict[str, Any] | None:
     if s.cross_check is not None:
         rows.append([s.cross_check.text])
     rows += [[f"{a.kind}: {a.text}"] for a in s.anomalies]
+    rows += [[f"problem: {p}"] for p in s.problems]
     if not rows:
         return None
     return {"title": f"Forecast and anomalies of {s.budget.label} in {_month_name(s.month)}"

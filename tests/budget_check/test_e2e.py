@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from jobs import service
+from jobs.__main__ import render
 from sandbox.apis import costmanagement as cm
 from sandbox.server import Faults
 from sandbox.world import load_world_file
@@ -353,6 +354,22 @@ def test_a_5xx_and_a_dropped_connection_are_retried_within_the_cap(estate, monke
     assert report["details"]["queries"][SCOPE_A] == {"pages": pages, "throttled": 0, "transient_errors": 2,
                                                     "waited_seconds": 2.0}
     assert scope(report, SCOPE_A)["partial"] is False
+
+
+def test_a_failed_resource_group_query_leaves_the_costs_whole_and_says_so(estate, monkeypatch):
+    only(monkeypatch, f"{SCOPE_A}=600")
+    main = expected_pages(estate, SCOPE_A) - 1  # the last page is the per resource group query
+    rates = {"rate_500": 0.5}
+    estate.sandbox.faults.configure({"seed": seed_for([None] * main + ["500"] * 3, **rates),
+                                     "rules": [{"operation": "Microsoft.CostManagement/*", **rates}]})
+    report, log = run(estate, dry_run=True)
+    assert [e["status"] for e in log if e["operation"] == QUERY] == [200] * main + [500] * 3
+    a = scope(report, SCOPE_A)
+    assert a["partial"] is False and a["month_to_date"]["total"] == pytest.approx(505.5)
+    [problem] = a["problems"]
+    assert problem.startswith("cost per resource group not read: HttpResponseError")
+    out = render(report)
+    assert "by resource group" not in out and "problem: cost per resource group not read" in out
 
 
 def test_a_first_page_throttled_past_the_cap_is_a_failed_cost_query(estate, monkeypatch):
