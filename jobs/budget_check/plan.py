@@ -173,7 +173,13 @@ def billing_currencies(obs: ScopeObservation) -> set[str]:
 def _refuse_foreign_budget_write(actions: list[Action], obs: ScopeObservation,
                                  budget: ScopeBudget) -> list[Action]:
     """A budget write in another currency than the scope is billed in would set a wrong amount."""
-    foreign = sorted(c for c in billing_currencies(obs) if c != budget.currency)
+    known = billing_currencies(obs)
+    if not known and obs.costs is None:  # a create now could be in the wrong currency
+        text = (f"budget not created yet: the billing currency of {budget.scope} is unknown "
+                "(no cost data); it is created once a run reads the scope's costs")
+        return [Action.skip(a.target, text, kind="budget-currency") if a.kind == "create-budget" else a
+                for a in actions]
+    foreign = sorted(c for c in known if c != budget.currency)
     if not foreign:
         return actions
     text = (f"budget not written: {budget.scope} is billed in {', '.join(foreign)} but its budget is "

@@ -276,3 +276,12 @@ def test_a_drifted_budget_and_an_alert_are_planned_together():
     result, _ = run(spend(16), budget_arm={**IN_SHAPE, "properties": {**IN_SHAPE["properties"], "amount": 450}})
     assert [a.kind for a in result.actions] == ["update-budget", "notify"]
     assert result.scopes[0].budget_status.drift == ("amount is 450, settings say 500",)
+
+
+def test_a_budget_is_not_created_while_the_billing_currency_is_unknown():
+    result, _ = run(None, budget_arm=None, cost_error="HttpResponseError: 403 Forbidden")
+    assert not [a for a in result.actions if a.kind == "create-budget" and not a.verdict]
+    [held] = [a for a in result.actions if a.kind == "budget-currency"]
+    assert held.verdict == "skipped"
+    assert held.reason == (f"budget not created yet: the billing currency of {SUB} is unknown "
+                           "(no cost data); it is created once a run reads the scope's costs")
