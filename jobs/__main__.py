@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any, Callable
 
 from jobs import registry
+from jobs.requests import NOW_TOLERANCE
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_RUNNING = 0, 1, 2, 3
 
@@ -45,8 +46,8 @@ def parser() -> argparse.ArgumentParser:
     mode.add_argument("--apply", action="store_true", help="make the changes (default: a dry run)")
     mode.add_argument("--dry-run", action="store_true",
                       help="plan and report, change nothing (the default; kept for old scripts)")
-    run.add_argument("--now", help="pretend it is this instant (ISO-8601 with offset); with --apply "
-                                   "only within 5 minutes of the clock")
+    run.add_argument("--now", help="pretend it is this instant (ISO-8601 with offset); with --apply, "
+                                   f"only within {NOW_TOLERANCE.seconds // 60} minutes of the clock")
     run.add_argument("--json", action="store_true", help="print the run report as JSON")
     run.add_argument("--force", metavar="NAME", help="secret-rotation: rotate this secret now")
     run.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
@@ -67,9 +68,8 @@ def main(argv: list[str] | None = None, clock: Callable[[], datetime] | None = N
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     from jobs.requests import BadRequest
-    from jobs.runner import BadOptions
+    from jobs.runner import BadOptions, utcnow
     from jobs.settings import SettingsError
-    from jobs.runner import utcnow
     from jobs.store import AlreadyRunning
     args.clock = clock or utcnow
     try:

@@ -67,10 +67,9 @@ def check_now(now: datetime | None, *, dry_run: bool, clock: datetime) -> None:
     periods ending in 2199). So ``now`` is for what-if dry runs, or within NOW_TOLERANCE."""
     if now is None or dry_run or abs(now - clock) <= NOW_TOLERANCE:
         return
-    minutes = int(NOW_TOLERANCE.total_seconds() // 60)
     raise BadRequest(f"now {now.isoformat()} is {_distance(now - clock)} the clock "
                      f"({clock.replace(microsecond=0).isoformat()}): a real run takes now only within "
-                     f"{minutes} minutes of the clock; leave now out, or make it a dry run")
+                     f"{NOW_TOLERANCE.seconds // 60} minutes of the clock; leave now out, or make it a dry run")
 
 
 def _distance(delta: timedelta) -> str:
