@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 MAX_BODY_BYTES = 64 * 1024
-NOW_TOLERANCE = timedelta(minutes=5)  # a real run's `now` may differ from the clock this much (skew, a slow request)
+NOW_TOLERANCE = timedelta(minutes=5)  # how far a real run's `now` may be from the clock (skew, slow requests)
 MAX_BODY_DEPTH = 32  # every value a run takes is a scalar; deeper is hostile (and str() of it recurses)
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
 _OPTION_VALUE = re.compile(r"(?!.*\.\.)[A-Za-z0-9._:@+=-]{1,256}")  # fullmatch: `$` allows a final newline
@@ -69,7 +69,8 @@ def check_now(now: datetime | None, *, dry_run: bool, clock: datetime) -> None:
         return
     raise BadRequest(f"now {now.isoformat()} is {_distance(now - clock)} the clock "
                      f"({clock.replace(microsecond=0).isoformat()}): a real run takes now only within "
-                     f"{NOW_TOLERANCE.seconds // 60} minutes of the clock; leave now out, or make it a dry run")
+                     f"{NOW_TOLERANCE.seconds // 60} minutes of the clock; leave now out, or make it "
+                     f"a dry run")
 
 
 def _distance(delta: timedelta) -> str:

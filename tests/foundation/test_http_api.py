@@ -8,6 +8,7 @@ import azure.functions as func
 import pytest
 
 from jobs import service
+from jobs.requests import BadRequest, check_now
 from tests.app_functions import user_function
 
 
@@ -92,6 +93,28 @@ def test_a_real_run_takes_now_only_within_five_minutes_of_the_clock(app_env):
 def test_now_can_be_given_for_a_what_if_run(app_env):
     status, report = run(body=b'{"now": "2026-12-24T18:00:00+01:00"}')
     assert status == 200 and report["now"] == "2026-12-24T17:00:00Z"
+
+
+CLOCK = datetime(2026, 12, 4, 21, 30, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("now, dry_run, accepted", [
+    (None, False, True),
+    (CLOCK + timedelta(minutes=5), False, True),
+    (CLOCK - timedelta(minutes=5), False, True),
+    (CLOCK + timedelta(minutes=5, seconds=1), False, False),
+    (CLOCK - timedelta(minutes=5, seconds=1), False, False),
+    (CLOCK + timedelta(days=330), False, False),  # a budget starting 11 months ahead
+    (datetime(2199, 1, 1, tzinfo=timezone.utc), False, False),
+    (CLOCK + timedelta(days=330), True, True),  # a what-if dry run
+    (datetime(2000, 1, 1, tzinfo=timezone(timedelta(hours=14))), True, True),
+])
+def test_now_is_checked_against_the_clock_only_for_real_runs(now, dry_run, accepted):
+    if accepted:
+        check_now(now, dry_run=dry_run, clock=CLOCK)
+    else:
+        with pytest.raises(BadRequest, match="within 5 minutes of the clock"):
+            check_now(now, dry_run=dry_run, clock=CLOCK)
 
 
 def test_latest_run_is_404_before_any_run_then_the_report(app_env):
