@@ -137,9 +137,11 @@ def test_latest_run_is_404_before_any_run_then_the_report(app_env):
     ({"body": b'{"colour": "red"}'}, 400, "takes no option colour"),
     ({"body": b'{"force": "../../etc/passwd"}'}, 400, "must be a short plain string"),
     ({"body": b"{" + b" " * 70000 + b"}"}, 413, "larger than"),
+    ({"body": b'{"dry_run": false, "colour": "red"}'}, 400, "takes no option colour"),
 ])
-def test_bad_requests_get_a_json_4xx_and_run_nothing(app_env, kw, status, fragment):
-    got, body = run(**kw)
+@pytest.mark.parametrize("route", [run, admin_run], ids=["function", "admin"])
+def test_bad_requests_get_a_json_4xx_and_run_nothing(app_env, route, kw, status, fragment):
+    got, body = route(**kw)
     assert got == status
     assert fragment in body["error"]["message"]
     assert service.latest("budget-check") is None  # nothing ran
