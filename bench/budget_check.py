@@ -2,7 +2,7 @@
 generated daily cost rows (9 services in 2 resource groups, two months of
 history, pages of 1000 rows as Azure answers), no budgets yet (the run creates
 20) and notifications off, against the local sandbox and Azurite. The run is
-`python -m jobs run budget-check --now ... --json` in its own process (the
+`python -m jobs run budget-check --apply --now ... --json` in its own process (the
 sandbox, which generates the cost rows, runs in this one).
 
 Figures: wall time, peak RSS and CPU time of the job process, sandbox calls by

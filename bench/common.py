@@ -67,8 +67,10 @@ def run_child(args: list[str], env: dict[str, str] | None = None, timeout: float
 
 
 def run_job(name: str, env: dict[str, str], now: str, *extra: str) -> tuple[dict[str, Any], ChildRun]:
-    """``python -m jobs run NAME --now NOW --json`` in its own process: (report, process)."""
-    child = run_child(["-m", "jobs", "run", name, "--now", now, "--json", *extra], env=env)
+    """``python -m jobs run NAME --apply --now NOW --json`` in its own process, the clock
+    pinned at NOW (tests/cli_at.py): (report, process)."""
+    child = run_child(["-m", "tests.cli_at", now, "run", name, "--apply", "--now", now, "--json", *extra],
+                      env=env)
     try:
         report = json.loads(child.stdout)
     except ValueError:

@@ -2,7 +2,7 @@
 the sandbox delayed 100 ms, one run at 19:15 on a Monday that stops them all and
 scales every plan down, then two more runs that have nothing left to do.
 
-Each run is `python -m jobs run dev-hours --now ... --json` in its own process, so
+Each run is `python -m jobs run dev-hours --apply --now ... --json` in its own process, so
 the in-process sandbox's memory is not counted. Figures: the first run's wall
 time against the bound writes x latency / concurrency (the job applies 8 writes
 at once; jobs/dev_hours/job.py says why), calls by operation, writes per changed

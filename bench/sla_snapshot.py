@@ -1,7 +1,7 @@
 """sla-snapshot at scale: 200 apps (each with a Redis cache, spread over 2
 subscriptions and 4 Log Analytics workspaces) against the sandbox and Azurite.
 
-Four runs, each `python -m jobs run sla-snapshot --now ... --json` in its own
+Four runs, each `python -m jobs run sla-snapshot --apply --now ... --json` in its own
 process (the sandbox runs in this one and generates the telemetry; its memory is
 not the job's): a first run (creates the container, writes 200 snapshots and 200
 rollups), the next hour's run (the steady state of the hourly timer), a re-run of

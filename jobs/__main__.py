@@ -2,9 +2,12 @@
 
     python -m jobs list
     python -m jobs config
-    python -m jobs run NAME [--dry-run] [--now ISO-8601] [--json] [--force NAME] [--option K=V]
+    python -m jobs run NAME [--apply] [--now ISO-8601] [--json] [--force NAME] [--option K=V]
     python -m jobs plan NAME [--days 7] [--now ISO-8601] [--json]
     python -m jobs latest NAME
+
+A run is a dry run unless --apply is given (--dry-run, the default, is still
+accepted); a real run takes --now only within a few minutes of the clock.
 
 Exit codes: 0 no action failed, 1 an action or the run failed, 2 usage or
 settings error, 3 the job is already running.
@@ -15,9 +18,11 @@ import argparse
 import json
 import logging
 import sys
-from typing import Any
+from datetime import datetime
+from typing import Any, Callable
 
 from jobs import registry
+from jobs.requests import NOW_TOLERANCE
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_RUNNING = 0, 1, 2, 3
 
@@ -35,10 +40,14 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("list", help="the jobs and their schedules")
     sub.add_parser("config", help="the effective settings, secrets masked")
-    run = sub.add_parser("run", help="run a job now")
+    run = sub.add_parser("run", help="run a job now (a dry run unless --apply)")
     run.add_argument("name", choices=list(registry.JOBS))
-    run.add_argument("--dry-run", action="store_true", help="plan and report, change nothing")
-    run.add_argument("--now", help="pretend it is this instant (ISO-8601 with offset)")
+    mode = run.add_mutually_exclusive_group()
+    mode.add_argument("--apply", action="store_true", help="make the changes (default: a dry run)")
+    mode.add_argument("--dry-run", action="store_true",
+                      help="plan and report, change nothing (the default; kept for old scripts)")
+    run.add_argument("--now", help="pretend it is this instant (ISO-8601 with offset); with --apply, "
+                                   f"only within {NOW_TOLERANCE.seconds // 60} minutes of the clock")
     run.add_argument("--json", action="store_true", help="print the run report as JSON")
     run.add_argument("--force", metavar="NAME", help="secret-rotation: rotate this secret now")
     run.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
@@ -53,14 +62,16 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, clock: Callable[[], datetime] | None = None) -> int:
+    """``clock``: what a real run's --now is checked against (tests pin it)."""
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     from jobs.requests import BadRequest
-    from jobs.runner import BadOptions
+    from jobs.runner import BadOptions, utcnow
     from jobs.settings import SettingsError
     from jobs.store import AlreadyRunning
+    args.clock = clock or utcnow
     try:
         return COMMANDS[args.command](args)
     except (SettingsError, BadRequest, BadOptions, registry.UnknownJob) as exc:
@@ -92,7 +103,7 @@ def cmd_config(args) -> int:
 
 
 def _run_args(args) -> dict[str, Any]:
-    from jobs.requests import BadRequest, parse_now, parse_option
+    from jobs.requests import BadRequest, check_now, parse_now, parse_option
     options: dict[str, str] = {}
     given = [tuple(item.partition("=")) for item in args.option]
     if args.force is not None:  # `--force ""` is a bad value, not "no force"
@@ -104,7 +115,9 @@ def _run_args(args) -> dict[str, Any]:
         if options.get(key, value) != value:  # as over HTTP: the same option twice must agree
             raise BadRequest(f"{key!r} is given twice with different values")
         options[key] = value
-    return {"dry_run": args.dry_run, "now": parse_now(args.now), "options": options}
+    dry_run, now = not args.apply, parse_now(args.now)
+    check_now(now, dry_run=dry_run, clock=args.clock())
+    return {"dry_run": dry_run, "now": now, "options": options}
 
 
 def cmd_run(args) -> int:

@@ -1,9 +1,12 @@
-"""Manual runs and status over HTTP, as a blueprint (auth level FUNCTION).
+"""Manual runs and status over HTTP, as a blueprint.
 
-    GET  /api/jobs                     the jobs, their schedules and last run
-    POST /api/jobs/{name}/run          a dry run unless dry_run=false is given
-    GET  /api/jobs/{name}/runs/latest  the last run report
+    GET  /api/jobs                            the jobs, their schedules and last run   (FUNCTION)
+    POST /api/jobs/{name}/run                 dry runs only                            (FUNCTION)
+    POST /api/privileged/jobs/{name}/run      may apply (dry_run=false) and force      (ADMIN)
+    GET  /api/jobs/{name}/runs/latest         the last run report                      (FUNCTION)
 
+A function key reads status and plans; only the master key (ADMIN level) changes
+anything. The host reserves routes starting with "admin", hence "privileged".
 JSON in and out. Every refusal is a JSON error with a 4xx status (409 when the
 job is already running); never a stack trace. Runs are dry unless asked.
 """
@@ -11,12 +14,14 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime, timezone
 from typing import Any
 
 import azure.functions as func
 
 from jobs import registry, service
-from jobs.requests import BadRequest, MethodNotAllowed, parse_body, run_arguments, shown
+from jobs.requests import (BadRequest, Forbidden, MethodNotAllowed, check_now, parse_body, run_arguments,
+                           shown)
 
 log = logging.getLogger(__name__)
 
@@ -76,14 +81,34 @@ def list_jobs(req: func.HttpRequest) -> func.HttpResponse:
     return _json(200, {"jobs": service.list_jobs()})
 
 
+ADMIN_RUN_ROUTE = "privileged/jobs/{name}/run"
+
+
 @bp.function_name("http_run_job")
 @bp.route(route="jobs/{name}/run", methods=["POST"])
 @_guarded
 def run_job(req: func.HttpRequest) -> func.HttpResponse:
+    return _run(req, admin=False)
+
+
+@bp.function_name("http_run_job_admin")
+@bp.route(route=ADMIN_RUN_ROUTE, methods=["POST"], auth_level=func.AuthLevel.ADMIN)
+@_guarded
+def run_job_admin(req: func.HttpRequest) -> func.HttpResponse:
+    return _run(req, admin=True)
+
+
+def _run(req: func.HttpRequest, *, admin: bool) -> func.HttpResponse:
+    from jobs.runner import check_options
     _only(req, "POST")
     name = req.route_params.get("name", "")
     registry.spec(name)
     args = run_arguments(dict(req.params), parse_body(req.get_body() or b""))
+    check_options(name, args["options"])
+    if not admin and (not args["dry_run"] or "force" in args["options"]):
+        raise Forbidden(f"a function key plans only: a real run (dry_run=false) or force goes to "
+                        f"POST /api/{ADMIN_RUN_ROUTE.format(name=name)} with the master key")
+    check_now(args["now"], dry_run=args["dry_run"], clock=datetime.now(timezone.utc))
     return _json(200, service.run(name, trigger="http", **args))
 
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 MAX_BODY_BYTES = 64 * 1024
+NOW_TOLERANCE = timedelta(minutes=5)  # how far a real run's `now` may be from the clock (skew, slow requests)
 MAX_BODY_DEPTH = 32  # every value a run takes is a scalar; deeper is hostile (and str() of it recurses)
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
 _OPTION_VALUE = re.compile(r"(?!.*\.\.)[A-Za-z0-9._:@+=-]{1,256}")  # fullmatch: `$` allows a final newline
@@ -28,6 +29,10 @@ class TooLarge(BadRequest):
 
 class MethodNotAllowed(BadRequest):
     status = 405
+
+
+class Forbidden(BadRequest):
+    status = 403
 
 
 def parse_bool(name: str, value: Any) -> bool:
@@ -54,6 +59,24 @@ def parse_now(value: Any) -> datetime | None:
     if not 2000 <= parsed.year <= 2200:
         raise BadRequest(f"now is out of range: {shown(value)}")
     return parsed
+
+
+def check_now(now: datetime | None, *, dry_run: bool, clock: datetime) -> None:
+    """A real run changes the world at the real time: a far-off ``now`` would leave lasting
+    damage (a budget starting months ahead, a month's final report written early, grace
+    periods ending in 2199). So ``now`` is for what-if dry runs, or within NOW_TOLERANCE."""
+    if now is None or dry_run or abs(now - clock) <= NOW_TOLERANCE:
+        return
+    raise BadRequest(f"now {now.isoformat()} is {_distance(now - clock)} the clock "
+                     f"({clock.replace(microsecond=0).isoformat()}): a real run takes now only within "
+                     f"{NOW_TOLERANCE.seconds // 60} minutes of the clock; leave now out, or make it "
+                     f"a dry run")
+
+
+def _distance(delta: timedelta) -> str:
+    seconds = abs(delta.total_seconds())
+    amount = f"{seconds / 86400:.0f} days" if seconds >= 2 * 86400 else f"{seconds / 60:.0f} minutes"
+    return f"{amount} {'ahead of' if delta.total_seconds() > 0 else 'behind'}"
 
 
 def parse_option(name: str, value: Any) -> str:

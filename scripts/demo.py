@@ -33,8 +33,8 @@ def main() -> int:
         assert all(is_loopback(v) for v in env.settings.endpoints().values() if v)
         failed = 0
         for name in registry.JOBS:
-            print(f"\n=== {name} ===", flush=True)
-            report = service.run(name, trigger="cli", dry_run=False)
+            print(f"\n=== {name} (as python -m jobs run {name} --apply) ===", flush=True)
+            report = service.run(name, trigger="cli", dry_run=False)  # a real run: the demo shows changes
             print(render(report), flush=True)
             failed += report["status"] == "failed"
         print(f"\nrun reports are in Azurite, container {env.settings.runs_container} "

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
 
 from jobs import service
 
@@ -20,14 +21,44 @@ def test_list_names_every_job(app_env):
         assert name in out.stdout
 
 
+def iso(instant):
+    return instant.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def test_run_prints_a_table_or_the_report_json(app_env):
     out = cli("run", "sla-snapshot", "--dry-run")
     assert out.returncode == 0, out.stderr
     assert "sla-snapshot run" in out.stdout and "dry run" in out.stdout
     out = cli("run", "sla-snapshot", "--json", "--now", "2026-11-27T10:00:00Z")
     report = json.loads(out.stdout)
-    assert report["trigger"] == "cli" and report["dry_run"] is False
+    assert report["trigger"] == "cli" and report["dry_run"] is True
     assert report["now"] == "2026-11-27T10:00:00Z"
+
+
+def test_run_is_a_dry_run_unless_apply_is_given(app_env):
+    out = cli("run", "budget-check", "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["dry_run"] is True
+    assert [r for r in app_env.sandbox.request_log() if r["method"] in ("PUT", "PATCH", "DELETE")] == []
+    out = cli("run", "budget-check", "--apply", "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["dry_run"] is False
+    out = cli("run", "budget-check", "--apply", "--dry-run")
+    assert out.returncode == 2 and "not allowed with argument" in out.stderr
+    assert "--apply" in cli("run", "--help").stdout
+
+
+def test_a_real_run_takes_now_only_within_five_minutes_of_the_clock(app_env):
+    clock = datetime.now(timezone.utc)
+    out = cli("run", "budget-check", "--apply", "--now", iso(clock + timedelta(days=330)))
+    assert out.returncode == 2 and "within 5 minutes of the clock" in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr
+    assert service.latest("budget-check") is None  # nothing ran
+    near = clock - timedelta(minutes=2)
+    out = cli("run", "budget-check", "--apply", "--json", "--now", iso(near))
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["dry_run"] is False and report["now"] == iso(near)
 
 
 def test_usage_errors_exit_2_with_a_message(app_env):
@@ -47,5 +78,5 @@ def test_settings_errors_exit_2_naming_the_setting(app_env):
 
 def test_a_run_while_another_holds_the_lock_exits_3(app_env):
     with service.environment().store.lock("budget-check"):
-        out = cli("run", "budget-check")
+        out = cli("run", "budget-check", "--apply")
     assert out.returncode == 3 and "already running" in out.stderr

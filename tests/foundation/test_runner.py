@@ -1,6 +1,7 @@
 """The runner's promises, with small jobs of the test's own against Azurite:
 one target's failure never stops the others, prerequisites are honoured,
 dry-run applies nothing, every run is stored, one run per job at a time."""
+import threading
 from datetime import datetime, timezone
 
 import pytest
@@ -105,6 +106,29 @@ def test_an_overlapping_run_does_not_start(frame):
     assert job.applied == []
     frame(job)  # the lock is free again once released
     assert job.applied == ["a"]
+
+
+def test_a_dry_run_takes_no_lock_so_it_never_holds_off_a_real_run(frame):
+    class Slow(Scripted):
+        def observe(self, ctx):  # a dashboard's dry run, still reading
+            reading.set()
+            release.wait(30)
+
+    reading, release = threading.Event(), threading.Event()
+    dry = threading.Thread(target=frame, args=(Slow([Action("stop", "a", "r")]),),
+                           kwargs={"dry_run": True})
+    dry.start()
+    try:
+        assert reading.wait(30)
+        real = Scripted([Action("stop", "b", "r")])
+        frame(real)  # AlreadyRunning if the dry run held the lock
+        assert real.applied == ["b"]
+    finally:
+        release.set()
+        dry.join()
+    with frame.store.lock("dev-hours"):  # and a real run in progress does not stop a dry one
+        report = frame(Scripted([Action("stop", "c", "r")]), dry_run=True)
+    assert [o.status for o in report.outcomes] == ["planned"]
 
 
 def test_unknown_options_are_refused_before_anything_runs(frame):

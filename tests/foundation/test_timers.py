@@ -1,5 +1,6 @@
 """Timer handlers: a real run with trigger=timer; an overlapping run is skipped, not failed."""
 import logging
+import threading
 
 from azure.functions.timer import TimerRequest
 
@@ -32,3 +33,34 @@ def test_an_overlapping_timer_run_is_logged_and_skipped(app_env, caplog):
         timer("timer_secret_rotation")(TimerRequest())
     assert "skipped this timer run" in caplog.text
     assert service.latest("secret-rotation") is None
+
+
+def test_dry_runs_polled_in_a_loop_never_starve_a_timer_run(app_env, caplog):
+    """A dashboard polling dry runs back to back (each slowed to ~1 s by the sandbox) while
+    the timer fires: the timer run proceeds, and no poll is refused either."""
+    from tests.foundation.test_http_api import run as http_run
+    caplog.set_level(logging.WARNING)
+    app_env.sandbox.faults.configure({"seed": 1, "rules": [{"operation": "*", "latency_ms": 150}]})
+    stop, answers = threading.Event(), []
+
+    def poll():
+        while not stop.is_set():
+            answers.append(http_run("sla-snapshot")[0])
+
+    pollers = [threading.Thread(target=poll) for _ in range(2)]
+    for p in pollers:
+        p.start()
+    try:
+        while not answers:  # the dashboard is polling
+            threading.Event().wait(0.05)
+        for _ in range(2):
+            timer("timer_sla_snapshot")(TimerRequest())
+    finally:
+        stop.set()
+        for p in pollers:
+            p.join()
+    store = service.environment().store
+    reports = [store.read(path) for path in store.list_reports("sla-snapshot")]
+    assert sum(r["trigger"] == "timer" and not r["dry_run"] for r in reports) == 2
+    assert "skipped this timer run" not in caplog.text
+    assert answers and set(answers) == {200}

@@ -1,6 +1,7 @@
-"""The crash harness: runs a job as a real process (``python -m jobs -v run NAME --now ...
---json``) against the session's sandbox, watches every write it makes and SIGKILLs it at
-a chosen point; then checks what any crashed run must leave behind.
+"""The crash harness: runs a job as a real process (the CLI, ``-v run NAME --apply --now ...
+--json``, its clock pinned at ``now`` by tests/cli_at.py) against the session's sandbox,
+watches every write it makes and SIGKILLs it at a chosen point; then checks what any
+crashed run must leave behind.
 
 What it watches, in one ordered list of writes (``Watch.writes()``):
 
@@ -298,7 +299,9 @@ class Run:
 
 
 def cli_args(job: str, now: str, *extra: str, verbose: bool = True) -> list[str]:
-    return ["-m", "jobs", *(["-v"] if verbose else []), "run", job, "--now", now, "--json", *extra]
+    """A real run at ``now``, through the CLI with its clock pinned there (tests/cli_at.py)."""
+    return ["-m", "tests.cli_at", now, *(["-v"] if verbose else []), "run", job, "--apply", "--now", now,
+            "--json", *extra]
 
 
 def run_process(args: list[str], env: dict[str, str], watch: Watch, *,

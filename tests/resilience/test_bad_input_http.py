@@ -3,15 +3,16 @@ calls them (func.HttpRequest into the indexed functions), fed malformed and host
 requests drawn by hypothesis.
 
 Every answer is a 4xx JSON error ``{"error": {"code", "message"}}`` naming what is
-wrong, or a 200 only for a genuinely valid request, which is then a dry run (the
-strategies never send an explicit ``dry_run=false`` with an otherwise valid request:
-that is a real run, covered in tests/foundation). Never a 500, a stack trace, a
-write to the sandbox, or a run record for a refused request.
+wrong, or a 200 only for a genuinely valid request, which is then a dry run: the
+function-key route refuses an otherwise valid ``dry_run=false`` or ``force`` with a
+403 naming the master-key route (real runs are covered in tests/foundation). Never
+a 500, a stack trace, a write to the sandbox, or a run record for a refused request.
 
 Each request draws every part (method, name, query, body) from a mix of valid and
 hostile values, each tagged with the fault it carries; the test's own oracle says
-which status must come back (405 method, then 404 name, then 413 size, then 400).
-Most draws carry a fault; the few valid ones run a dry run (~0.1-1 s), capped.
+which status must come back (405 method, then 404 name, then 413 size, then 400,
+then 403 for a real run or force). Most draws carry a fault; the few valid ones run a
+dry run (~0.1-1 s), capped.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from urllib.parse import quote
 
 import azure.functions as func
 import pytest
-from hypothesis import HealthCheck, assume, event, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from jobs import registry, service
@@ -254,8 +255,8 @@ def placements(body_ok: bool):
 
 
 @st.composite
-def valid_field(draw, job: str, body_ok: bool, allow_false: bool):
-    """A field a run accepts: dry_run true (false only beside a fault), now, force, code."""
+def valid_field(draw, job: str, body_ok: bool):
+    """A field a run accepts: dry_run true or false, now, force, code."""
     where = draw(placements(body_ok))
     in_query = where != "body"
     keys = ["dry_run", "now", "code"] + (["force"] if job == FORCE_JOB else [])
@@ -263,7 +264,7 @@ def valid_field(draw, job: str, body_ok: bool, allow_false: bool):
     if key == "code":  # the function key: read by the host, ignored by the app
         return Field("code", where, draw(st.text(max_size=40)))
     if key == "dry_run":
-        false = allow_false and draw(st.booleans())
+        false = draw(st.booleans())
         part = draw(dry_run_false if false else dry_run_valid_true)
         value = str(part.value).lower() if in_query and not isinstance(part.value, str) else part.value
         return Field(key, where, value, explicit_false=false)
@@ -332,7 +333,7 @@ def run_requests(draw):
     job = name.value if name.fault is None else draw(st.sampled_from(JOBS))
     shape = draw(st.sampled_from(BODY_FAULTS) if "body" in faulty else st.sampled_from(["fields", "fields", "empty"]))
     body_ok = shape in ("fields", "huge")
-    chosen = draw(st.lists(valid_field(job, body_ok, allow_false=bool(faulty)), max_size=3,
+    chosen = draw(st.lists(valid_field(job, body_ok), max_size=3,
                            unique_by=lambda f: f.key))
     if "field" in faulty:
         bad = draw(hostile_field(job, body_ok).filter(lambda f: f.key not in {c.key for c in chosen}))
@@ -384,6 +385,8 @@ def run_requests(draw):
         expected, fragment = 413, "larger than"
     elif faults:
         expected, fragment = 400, (faults[0] if len(faults) == 1 else "")
+    elif explicit_false or any(f.key == "force" for f in chosen):  # valid, but not for a function key
+        expected, fragment = 403, "with the master key"
     else:
         expected, fragment = 200, None
     return RunRequest(method, name, query, raw, expected, fragment or None, explicit_false, now)
@@ -398,8 +401,6 @@ def test_run_route_refuses_every_bad_request_and_runs_valid_ones_dry(app_env):
     @settings(SETTINGS, max_examples=150)
     @given(run_requests())
     def check(r: RunRequest):
-        # An explicit dry_run=false with an otherwise valid request is a real run: not here.
-        assume(not (r.expected == 200 and r.explicit_false))
         if r.expected == 200 and len(valid_runs) >= VALID_RUNS_PER_TEST:
             event("valid request not sent (cap reached)")
             return
@@ -416,7 +417,7 @@ def test_run_route_refuses_every_bad_request_and_runs_valid_ones_dry(app_env):
         assert resp.status_code == 200, report
         valid_runs.append(r.name.value)
         assert report["job"] == r.name.value and report["trigger"] == "http"
-        assert report["dry_run"] is True  # never a real run unless dry_run=false is explicit
+        assert report["dry_run"] is True  # never a real run on this route
         if r.now is not None:
             reported = datetime.fromisoformat(report["now"].replace("Z", "+00:00"))
             assert reported == r.now, (report["now"], r.now)  # the instant asked for, in UTC

@@ -42,10 +42,10 @@ def world_values(world) -> set[str]:
 
 
 def http_run(body: dict) -> tuple[int, str]:
-    req = func.HttpRequest(method="POST", url="/api/jobs/secret-rotation/run",
+    req = func.HttpRequest(method="POST", url="/api/privileged/jobs/secret-rotation/run",
                            route_params={"name": "secret-rotation"}, params={},
                            body=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-    resp = user_function("http_run_job")(req)
+    resp = user_function("http_run_job_admin")(req)  # force: the master-key route
     return resp.status_code, resp.get_body().decode()
 
 
@@ -109,8 +109,8 @@ def test_no_secret_value_leaks_on_any_path(rot, world, monkeypatch, debug_logs, 
             bodies.append(body)
             note()
         from jobs.__main__ import main
-        main(["run", "secret-rotation", "--force", "rot-storage", "--json"])
-        main(["-v", "run", "secret-rotation", "--force", "rot-pg-alt"])
+        main(["run", "secret-rotation", "--apply", "--force", "rot-storage", "--json"])
+        main(["-v", "run", "secret-rotation", "--apply", "--force", "rot-pg-alt"])
         note()
         # failures: a test step that cannot authenticate (after SET), a single-role rollback,
         # then blocked; a secret held by another run; a wrong credential tag

@@ -210,10 +210,10 @@ def test_consumers_are_off_by_default(rot, world):
 
 def test_http_run_with_force_rotates_and_defaults_to_a_dry_run(rot):
     def call(body: dict):
-        req = func.HttpRequest(method="POST", url="/api/jobs/secret-rotation/run",
+        req = func.HttpRequest(method="POST", url="/api/privileged/jobs/secret-rotation/run",
                                route_params={"name": "secret-rotation"}, params={},
                                body=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-        resp = user_function("http_run_job")(req)
+        resp = user_function("http_run_job_admin")(req)  # force: the master-key route
         return resp.status_code, json.loads(resp.get_body())
 
     before = rot.current("rot-redis").value
@@ -227,6 +227,6 @@ def test_http_run_with_force_rotates_and_defaults_to_a_dry_run(rot):
 
 def test_cli_run_with_force(rot, capsys):
     from jobs.__main__ import main
-    assert main(["run", "secret-rotation", "--force", "rot-generated", "--json"]) == 1  # rot-malformed
+    assert main(["run", "secret-rotation", "--apply", "--force", "rot-generated", "--json"]) == 1  # rot-malformed
     report = json.loads(capsys.readouterr().out)
     assert actions(report)["rot-generated"]["status"] == "succeeded"

@@ -150,9 +150,11 @@ def test_the_first_run_of_a_month_writes_the_final_report_of_the_month_before(
     report = estate.run(boundary - timedelta(minutes=55))  # covers 22:00-23:00 on the last day
     assert not [t for _, t in writes(report) if t.startswith("monthly/")]
 
-    # The run covering the month's last hour is the first of the new month: through the CLI.
-    out = subprocess.run([sys.executable, "-m", "jobs", "run", "sla-snapshot", "--json",
-                          "--now", iso(boundary + 5 * MINUTE)], capture_output=True, text=True,
+    # The run covering the month's last hour is the first of the new month: through the CLI,
+    # its clock pinned there (a real run takes --now only near the clock).
+    at = iso(boundary + 5 * MINUTE)
+    out = subprocess.run([sys.executable, "-m", "tests.cli_at", at, "run", "sla-snapshot", "--apply",
+                          "--json", "--now", at], capture_output=True, text=True,
                          env=dict(os.environ), cwd=ROOT, timeout=120)
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
