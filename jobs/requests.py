@@ -47,7 +47,7 @@ def parse_now(value: Any) -> datetime | None:
     """An ISO-8601 instant with a UTC offset (``Z`` or ``+01:00``)."""
     if value is None:
         return None
-    if not isinstance(value, str) or len(value) > 64:
+    if not isinstance(value, str) or len(value) > 64 or not value.isprintable():
         raise BadRequest(f"now must be an ISO-8601 date and time with offset, got {shown(value)}")
     try:
         parsed = datetime.fromisoformat(value.strip().replace("z", "Z").replace("Z", "+00:00"))

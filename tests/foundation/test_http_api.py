@@ -133,6 +133,7 @@ def test_latest_run_is_404_before_any_run_then_the_report(app_env):
     ({"body": b"{not json"}, 400, "must be a JSON object"),
     ({"body": b'{"now": "yesterday"}'}, 400, "now must be an ISO-8601"),
     ({"body": b'{"now": "2026-11-27T18:00:00"}'}, 400, "must include a UTC offset"),
+    ({"body": b'{"now": "2026-11-27T18:00:00\\u0000Z"}'}, 400, "now must be an ISO-8601"),
     ({"body": b'{"dry_run": true}', "params": {"dry_run": "false"}}, 400, "given twice"),
     ({"body": b'{"colour": "red"}'}, 400, "takes no option colour"),
     ({"body": b'{"force": "../../etc/passwd"}'}, 400, "must be a short plain string"),
