@@ -249,16 +249,10 @@ def _running(site: Site) -> bool:
 
 def _ineligible(unit: _Unit, config: DevHoursSettings) -> list[str]:
     """Why this plan must not be (or stay) scaled down, for people."""
-    why = []
-    if unit.plan is not None:
-        denied = plan_deny_reason(unit.plan, config)
-        if denied:
-            why.append(f"denied: {denied}")
+    why = _denials(unit, config)
     for c in unit.tenants:
         if c.status == "ignored":
             why.append(f"hosts app '{c.site.name}' which is not a dev-hours target ({c.reason})")
-        elif c.status == "denied":
-            why.append(f"hosts denied app '{c.site.name}'")
         elif c.status == "invalid":
             why.append(f"hosts app '{c.site.name}' whose tags are invalid")
     seen = len(unit.tenants) + sum(len(c.site.slots) for c in unit.tenants)
@@ -266,6 +260,13 @@ def _ineligible(unit: _Unit, config: DevHoursSettings) -> list[str]:
         # numberOfSites may count slots, or lag: only a count above all we saw means an unseen app
         why.append(f"hosts {unit.plan.number_of_sites} apps but only {seen} were seen")
     return why
+
+
+def _denials(unit: _Unit, config: DevHoursSettings) -> list[str]:
+    """Why this plan is production to this job (itself, or an app on it): never written."""
+    denied = plan_deny_reason(unit.plan, config) if unit.plan is not None else None
+    return ([f"denied: {denied}"] if denied else []) + [
+        f"hosts denied app '{c.site.name}'" for c in unit.tenants if c.status == "denied"]
 
 
 def _restore(unit: _Unit, state: State, config: DevHoursSettings
@@ -302,6 +303,12 @@ def _restore(unit: _Unit, state: State, config: DevHoursSettings
             plan_.id, f"plan '{plan_.name}' was changed by hand since the scale-down (now "
             f"{plan_.sku.label()}, scaled to {record.scaled_to.label()}); not restoring "
             f"{original.label()}", kind="restore-plan")
+    denied = _denials(unit, config)
+    if denied:
+        return None, None, Action.fail(
+            plan_.id, f"plan '{plan_.name}': {'; '.join(denied)}; not restoring {original.label()} "
+            f"(now {plan_.sku.label()}): this job never writes a denied plan; restore it by hand "
+            f"and remove tag {RESTORE_TAG}", kind="restore-plan")
     why = [f"plan no longer eligible: {w}" for w in _ineligible(unit, config)]
     if not unit.works and not why:
         why.append("it hosts no dev-hours target any more")

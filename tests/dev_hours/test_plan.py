@@ -543,10 +543,56 @@ def test_a_scaled_down_plan_is_restored_when_someone_starts_an_app_by_hand():
 
 def test_a_scaled_down_plan_is_restored_when_it_stops_being_eligible():
     state = scaled_state(ORIGINAL, sku_from_name("B1"), record("web-dev", FRI_OFF, True))
-    prod_now = make_site(state="Stopped", tags={"environment": "prod"})
-    actions, _ = run([prod_now], "2026-11-28T10:00", state, plans=[make_plan(sku="B1", capacity=1)])
-    assert kinds(actions) == [("deny", "web-dev", "skipped"), ("restore-plan", "asp-dev", None)]
-    assert "plan no longer eligible: hosts denied app 'web-dev'" in actions[1].reason
+    other = make_site("tool", state="Stopped", schedule=None)
+    actions, _ = run([make_site(state="Stopped"), other], "2026-11-28T10:00", state,
+                     plans=[make_plan(sku="B1", capacity=1)])
+    assert kinds(actions) == [("restore-plan", "asp-dev", None)]
+    assert "plan no longer eligible: hosts app 'tool' which is not a dev-hours target" in actions[0].reason
+
+
+B1_TAG = {RESTORE_TAG: restore_tag_value(ORIGINAL, sku_from_name("B1"))}
+
+
+@pytest.mark.parametrize("sites, plan_, state, config, why", [
+    pytest.param([make_site(state="Stopped", tags={"environment": "prod"})],
+                 make_plan(sku="B1", capacity=1, tags=B1_TAG), State(), {},
+                 "hosts denied app 'web-dev'", id="tag-on-a-plan-hosting-production"),
+    pytest.param([], make_plan(sku="B1", capacity=1, tags={**B1_TAG, "env": "Production-EU"}), State(), {},
+                 "denied: plan has tag env=Production-EU", id="tag-on-a-production-plan"),
+    pytest.param([], make_plan(sku="B1", capacity=1, tags=B1_TAG), State(), {"deny_subscriptions": SUB},
+                 f"denied: subscription {SUB} is in OPS_DEV_HOURS__DENY_SUBSCRIPTIONS",
+                 id="tag-in-a-denied-subscription"),
+    pytest.param([make_site(state="Stopped", tags={"stage": "prd"})], make_plan(sku="B1", capacity=1),
+                 scaled_state(ORIGINAL, sku_from_name("B1"), record("web-dev", FRI_OFF, True)), {},
+                 "hosts denied app 'web-dev'", id="recorded-plan-now-hosting-production"),
+    pytest.param([make_site(state="Stopped")], make_plan("asp-prod", sku="B1", capacity=1),
+                 State(plans={plan_id("asp-prod").lower(): PlanRecord(FRI_OFF, ORIGINAL, sku_from_name("B1"))}),
+                 {}, "denied: plan name 'asp-prod'", id="recorded-plan-now-production"),
+])
+def test_a_denied_plan_is_never_restored_only_reported_failed(sites, plan_, state, config, why):
+    sites = [replace(s, plan_id=plan_.id) for s in sites]
+    actions, planned = run(sites, "2026-11-30T07:05", state, plans=[plan_], **config)
+    plan_actions = [a for a in actions if a.target == plan_.id]
+    assert [(a.kind, a.verdict) for a in plan_actions] == [("restore-plan", "failed")]
+    assert f"plan '{plan_.name}'" in plan_actions[0].error and why in plan_actions[0].error
+    assert "restore it by hand" in plan_actions[0].error
+    assert planned.plans.get(plan_.id.lower()) == state.plans.get(plan_.id.lower())  # kept as it was
+
+
+def test_the_record_not_the_tag_says_what_to_restore():
+    small = sku_from_name("B1")
+    forged = {RESTORE_TAG: restore_tag_value(sku_from_name("P3v3", 30), small)}
+    state = scaled_state(ORIGINAL, small, record("web-dev", FRI_OFF, True))
+    actions, _ = run([make_site(state="Stopped")], "2026-11-30T07:05", state,
+                     plans=[make_plan(sku="B1", capacity=1, tags=forged)])
+    assert kinds(actions)[0] == ("restore-plan", "asp-dev", None)
+    assert actions[0].params["sku"] == ORIGINAL.to_json()
+
+
+def test_a_restore_tag_on_a_plan_not_at_the_tags_scaled_size_is_not_followed():
+    tagged = make_plan(sku="S1", capacity=1, tags=B1_TAG)
+    actions, _ = run([make_site(state="Stopped")], "2026-11-30T07:05", State(), plans=[tagged])
+    assert [a for a in actions if a.kind == "restore-plan" and not a.verdict] == []
 
 
 def test_a_plan_changed_by_hand_after_the_scale_down_is_not_restored():

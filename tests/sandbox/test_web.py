@@ -221,6 +221,28 @@ def test_lists_and_gets_plans(web, app_env):
         "Microsoft.Web/serverfarms/read"]
 
 
+def test_lists_the_apps_of_a_plan_from_every_resource_group_without_slots(web, app_env):
+    # AppServicePlans_ListWebApps: the apps whose serverFarmId is the plan, paged, slots not among them
+    plan_id = web.app_service_plans.get("rg-shopfront-staging", "plan-shopfront-staging").id
+    site = app_env.world.get(web.web_apps.get("rg-shopfront-staging", "app-shopfront-api-staging").id)
+    moved = {**copy.deepcopy(site), "name": "app-other-rg", "tags": {"environment": "production"},
+             "id": f"/subscriptions/{DEV}/resourceGroups/rg-payments-dev/providers/Microsoft.Web/sites/app-other-rg"}
+    moved["properties"]["resourceGroup"] = "rg-payments-dev"
+    app_env.world.put(moved)
+    apps = list(web.app_service_plans.list_web_apps("rg-shopfront-staging", "plan-shopfront-staging"))
+    assert sorted((a.name, a.resource_group, a.type) for a in apps) == [
+        ("app-other-rg", "rg-payments-dev", "Microsoft.Web/sites"),
+        ("app-shopfront-api-staging", "rg-shopfront-staging", "Microsoft.Web/sites"),
+        ("app-shopfront-staging", "rg-shopfront-staging", "Microsoft.Web/sites")]
+    assert all(a.server_farm_id.lower() == plan_id.lower() for a in apps)
+    assert next(a for a in apps if a.name == "app-other-rg").tags == {"environment": "production"}
+    many = list(web.app_service_plans.list_web_apps("rg-shopfront-dev", "plan-shopfront-dev"))
+    assert len(many) == 5
+    with pytest.raises(ResourceNotFoundError):
+        list(web.app_service_plans.list_web_apps("rg-shopfront-dev", "plan-nope"))
+    assert ("Microsoft.Web/serverfarms/sites/read", 200) in operations(app_env, 2)
+
+
 def test_scales_a_plan_down_and_restores_it_with_the_long_running_put(web, app_env):
     before = web.app_service_plans.get("rg-shopfront-dev", "plan-shopfront-dev")
     down = web.app_service_plans.begin_create_or_update(
