@@ -63,9 +63,14 @@ def record(site: str, applied: str | None, stopped_by_job: bool = False, slots=(
     return {site_id(site).lower(): SiteRecord(applied, stopped_by_job, tuple(slots))}
 
 
-def run(sites, now: str, state: State | None = None, plans=None, **config):
-    return plan(sites, plans if plans is not None else [make_plan()], state or State(), utc(now),
-                settings(**config))
+def run(sites, now: str, state: State | None = None, plans=None, read_apps: bool = True, **config):
+    """One planning pass; ``read_apps``: each plan's own app list (not given) is the sites on it."""
+    plans = plans if plans is not None else [make_plan()]
+    if read_apps:
+        plans = [p if p.hosted is not None else
+                 replace(p, hosted=tuple(s for s in sites if s.plan_id.lower() == p.id.lower()))
+                 for p in plans]
+    return plan(sites, plans, state or State(), utc(now), settings(**config))
 
 
 def kinds(actions: list[Action]) -> list[tuple[str, str, str | None]]:
@@ -524,6 +529,33 @@ def test_a_plan_with_more_apps_than_seen_is_never_scaled():
     actions, _ = run([make_site()], "2026-11-27T18:05", plans=[make_plan(number_of_sites=2)],
                      scale_down_sku="B1")
     assert actions[-1].verdict == "skipped" and "hosts 2 apps but only 1 were seen" in actions[-1].reason
+
+
+def test_a_plan_whose_own_app_list_names_an_app_this_run_does_not_see_is_never_scaled():
+    # a production app outside OPS_DEV_HOURS__RESOURCE_GROUPS, and a slot that made the
+    # count of sites and slots seen match numberOfSites
+    web = make_site(slots=(Slot("staging", "Running"),))
+    unseen = replace(make_site("payments", schedule=None, tags={"environment": "Production-EU"}),
+                     resource_group="rg-payments")
+    actions, planned = run([web], "2026-11-27T18:05",
+                           plans=[make_plan(number_of_sites=2, hosted=(web, unseen))], scale_down_sku="B1")
+    scale = [a for a in actions if a.kind == "scale-down-plan"]
+    assert [a.verdict for a in scale] == ["skipped"]
+    assert "hosts 2 apps but only 1 were seen" in scale[0].reason
+    assert "hosts denied app 'payments' (rg-payments)" in scale[0].reason
+    assert planned.plans[plan_id().lower()].original is None
+
+
+@pytest.mark.parametrize("hosted, why", [
+    pytest.param((make_site(), make_site("tool", schedule=None)),
+                 "hosts app 'tool' (rg-dev) which this run does not see", id="outside-the-scope"),
+    pytest.param(None, "its own app list was not read", id="list-not-read"),
+])
+def test_a_plan_is_scaled_only_when_its_own_app_list_holds_only_apps_this_run_stops(hosted, why):
+    actions, _ = run([make_site()], "2026-11-27T18:05", plans=[make_plan(hosted=hosted)],
+                     read_apps=False, scale_down_sku="B1")
+    assert kinds(actions) == [("stop-site", "web-dev", None), ("scale-down-plan", "asp-dev", "skipped")]
+    assert why in actions[1].reason
 
 
 def test_a_plan_is_not_scaled_while_an_app_on_it_still_runs():
