@@ -138,3 +138,21 @@ def test_a_scope_given_twice_in_other_casing_is_read_and_written_once(world, app
     assert summary(writes) == {"plan": ["plan-shared"], "stop": ["app-web-dev"]}
     assert [a["status"] for a in outcome(report, "stop-site", "app-web-dev")] == ["succeeded"]
     assert (report["details"]["sites"], report["details"]["plans"]) == (1, 1)
+
+
+def test_a_plan_whose_own_app_list_cannot_be_read_is_never_scaled(world, app_env, configure):
+    """The identity may read plans but lacks Microsoft.Web/serverfarms/sites/read on this one:
+    what else the plan hosts cannot be seen, so it stays as it is and the run says why."""
+    shared = plan(DEV, "rg-web-dev", "plan-shared", "S1", 2)
+    data = estate(shared, site(DEV, "rg-web-dev", "app-web-dev", shared))
+    data["denied"] = [{"scope": shared["id"], "actions": ["Microsoft.Web/serverfarms/sites/read"]}]
+    world(data)
+    configure()
+    report, writes = run(app_env, FRI_OFF)
+    assert summary(writes) == {"stop": ["app-web-dev"]}
+    [skipped] = outcome(report, "scale-down-plan", "plan-shared")
+    assert skipped["status"] == "skipped" and "its own app list was not read" in skipped["reason"]
+    assert [e for e in report["errors"] if "plan plan-shared: could not list its apps" in e
+            and "AuthorizationFailed" in e]
+    assert report["status"] == "failed"
+    assert plans_now(app_env)["plan-shared"] == ("S1 x2", {})
