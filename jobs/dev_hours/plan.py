@@ -381,9 +381,11 @@ def _scale_down(unit: _Unit, state: State, now: datetime, config: DevHoursSettin
     if target is None and not note:
         return None, None  # already as small as configured: nothing to save, nothing to say
     running = [w.site.name for w in unit.works if w.running_after]
-    blockers = _ineligible(unit, config) + _unseen(unit, config)
+    blockers = _ineligible(unit, config)
     if running:
         blockers.append(f"app {', '.join(repr(n) for n in running)} is running")
+    if target is not None and (plan_.hosted is not None or not blockers):  # read only for a scale-down
+        blockers += _unseen(unit, config)
     if blockers:
         return Action.skip(plan_.id, f"plan '{plan_.name}' not scaled down: {'; '.join(blockers)}",
                            kind="scale-down-plan"), handled

@@ -538,7 +538,8 @@ def test_a_plan_whose_own_app_list_names_an_app_this_run_does_not_see_is_never_s
     unseen = replace(make_site("payments", schedule=None, tags={"environment": "Production-EU"}),
                      resource_group="rg-payments")
     actions, planned = run([web], "2026-11-27T18:05",
-                           plans=[make_plan(number_of_sites=2, hosted=(web, unseen))], scale_down_sku="B1")
+                           plans=[make_plan(capacity=2, number_of_sites=2, hosted=(web, unseen))],
+                           scale_down_sku="B1")
     scale = [a for a in actions if a.kind == "scale-down-plan"]
     assert [a.verdict for a in scale] == ["skipped"]
     assert "hosts 2 apps but only 1 were seen" in scale[0].reason
