@@ -21,8 +21,8 @@ from jobs.dev_hours.schedule import (Schedule, ScheduleError, end_of_local_day, 
                                      parse_schedule)
 
 ENV_TAG_NAMES = ("environment", "env", "stage", "tier", "lifecycle")
-# a word of a name or tag value: prod, production, prd, optionally numbered (prod2, prd-3, Production-EU)
-PROD_NAME_PATTERN = re.compile(r"(^|[^a-z0-9])(prod|production|prd)\d*($|[^a-z0-9])", re.IGNORECASE)
+# production as a word of a name or tag value, optionally numbered: prd, prod2, prod-3, Production-EU
+PROD_WORD = re.compile(r"(^|[^a-z0-9])(prod|production|prd)\d*($|[^a-z0-9])", re.IGNORECASE)
 KEEP_ON_TAG = "ops-keep-on-until"
 KEEP_OFF_TAG = "ops-keep-off-until"
 DEFAULT_VALUE = "default"  # opt-in tag value meaning the default schedule
@@ -190,7 +190,7 @@ def production_tag(tags, config: DevHoursSettings) -> str | None:
     for key, value in (tags or {}).items():
         if key.strip().lower() not in keys:
             continue
-        if PROD_NAME_PATTERN.search(value or ""):
+        if PROD_WORD.search(value or ""):
             return f"{key}={value} (built-in production rule; no tag overrides it)"
         if any(_has_word(value or "", extra) for extra in config.deny_tag_values):
             return f"{key}={value} (listed in OPS_DEV_HOURS__DENY_TAG_VALUES)"
@@ -203,8 +203,8 @@ def _has_word(text: str, word: str) -> bool:
 
 
 def production_name(name: str, config: DevHoursSettings) -> str | None:
-    if PROD_NAME_PATTERN.search(name or ""):
-        return f"matches the built-in production pattern {PROD_NAME_PATTERN.pattern}"
+    if PROD_WORD.search(name or ""):
+        return f"matches the built-in production pattern {PROD_WORD.pattern}"
     if config.deny_name_pattern and re.search(config.deny_name_pattern, name or "", re.IGNORECASE):
         return f"matches OPS_DEV_HOURS__DENY_NAME_PATTERN {config.deny_name_pattern}"
     return None
