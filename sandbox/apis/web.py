@@ -394,8 +394,9 @@ def get_plan(req: Request, world: World, sub: str, rg: str, name: str):
 
 @route("GET", PLAN + "/sites", "Microsoft.Web/serverfarms/sites/read")
 def list_plan_sites(req: Request, world: World, sub: str, rg: str, name: str):
-    # AppServicePlans_ListWebApps: a WebAppCollection (as examples/ListWebApps.json) of every app
-    # whose serverFarmId is the plan, whatever its resource group; slots are not apps of the plan.
+    # AppServicePlans_ListWebApps (the specs have no example for it): a WebAppCollection, shaped as
+    # stable/2024-04-01/examples/AppServiceEnvironments_ListWebApps.json, of every app whose
+    # serverFarmId is the plan, whatever its resource group; slots are not apps of the plan.
     plan = _plan(world, sub, rg, name)
     items = _sites_on(world, plan["id"])
     if req.query.get("$filter", "").replace(" ", "").lower() == "stateeqrunning":  # the one filter it takes
