@@ -35,7 +35,8 @@ def site(sub: str, rg: str, name: str, plan_: dict, state: str = "Running", tags
 
 def slot(parent: dict, name: str, state: str = "Running") -> dict:
     return {**parent, "id": f"{parent['id']}/slots/{name}", "name": f"{parent['name']}/{name}",
-            "type": "Microsoft.Web/sites/slots", "tags": {}, "properties": {**parent["properties"], "state": state}}
+            "type": "Microsoft.Web/sites/slots", "tags": {},
+            "properties": {**parent["properties"], "state": state}}
 
 
 def estate(*resources: dict) -> dict:

@@ -226,7 +226,8 @@ def test_lists_the_apps_of_a_plan_from_every_resource_group_without_slots(web, a
     plan_id = web.app_service_plans.get("rg-shopfront-staging", "plan-shopfront-staging").id
     site = app_env.world.get(web.web_apps.get("rg-shopfront-staging", "app-shopfront-api-staging").id)
     moved = {**copy.deepcopy(site), "name": "app-other-rg", "tags": {"environment": "production"},
-             "id": f"/subscriptions/{DEV}/resourceGroups/rg-payments-dev/providers/Microsoft.Web/sites/app-other-rg"}
+             "id": f"/subscriptions/{DEV}/resourceGroups/rg-payments-dev/providers/Microsoft.Web/sites/"
+                   "app-other-rg"}
     moved["properties"]["resourceGroup"] = "rg-payments-dev"
     app_env.world.put(moved)
     apps = list(web.app_service_plans.list_web_apps("rg-shopfront-staging", "plan-shopfront-staging"))
