@@ -163,3 +163,19 @@ def test_a_plan_whose_own_app_list_cannot_be_read_is_never_scaled(world, app_env
             and "AuthorizationFailed" in e]
     assert report["status"] == "failed"
     assert plans_now(app_env)["plan-shared"] == ("S1 x2", {})
+
+
+def test_a_subscription_the_identity_may_not_read_is_reported_and_the_others_still_run(world, app_env,
+                                                                                     configure):
+    shared = plan(DEV, "rg-web-dev", "plan-shared", "S1", 2)
+    other = "0d000000-0000-0000-0000-00000000000c"
+    data = estate(shared, site(DEV, "rg-web-dev", "app-web-dev", shared))
+    data["subscriptions"][other] = {"displayName": "Someone else's"}
+    data["denied"] = [{"scope": f"/subscriptions/{other}"}]
+    world(data)
+    configure(subscriptions=f"{DEV},{other}")
+    report, writes = run(app_env, FRI_OFF)
+    assert changes(writes) == {"plan": ["plan-shared"], "stop": ["app-web-dev"]}
+    [error] = report["errors"]
+    assert f"subscription {other}: could not list sites and plans" in error and "AuthorizationFailed" in error
+    assert report["status"] == "failed"
