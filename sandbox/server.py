@@ -30,6 +30,7 @@ from sandbox.world import World
 log = logging.getLogger(__name__)
 
 TENANT_ID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+PRINCIPAL_ID = "0b5e55ed-0000-4000-8000-5a4db0c50001"  # the object id a 403 names (the job's identity)
 
 
 # -- request / response ------------------------------------------------------
@@ -311,6 +312,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, req: Request, r: Route, operation: str) -> Response:
         sandbox = self.sandbox
+        _authorize(sandbox.world, req, operation)
         delay, fault, rule = sandbox.faults.draw(operation)
         if delay:
             time.sleep(delay)
@@ -391,6 +393,26 @@ class _Handler(BaseHTTPRequestHandler):
         self.sandbox.record({"method": req.method, "path": req.path, "operation": operation,
                              "status": status, "duration_ms": round((time.perf_counter() - started) * 1000, 1),
                              "at": time.time()})
+
+
+def _authorize(world, req: Request, operation: str) -> None:
+    """Resource Manager's RBAC, as far as the world's `denied` member says: each entry
+    {"scope": resource id (any case), "actions": [...] (absent: all)} is a permission the
+    identity lacks there; a request at or under the scope answers 403 AuthorizationFailed
+    before the provider sees it (wording as ARM's, e.g. Azure/ARO-RP#66)."""
+    if not req.path.lower().startswith("/subscriptions/"):
+        return
+    with world.lock:
+        denied = list(world.sections.get("denied") or ())
+    action = re.sub(r"/list(ByResourceGroup)?$", "/read", operation)  # lists need the read action
+    path = req.path.rstrip("/").lower()
+    for rule in denied:
+        scope = rule["scope"].rstrip("/").lower()
+        if (path == scope or path.startswith(scope + "/")) and action in rule.get("actions", [action]):
+            raise ApiError(403, "AuthorizationFailed",
+                           f"The client '{PRINCIPAL_ID}' with object id '{PRINCIPAL_ID}' does not have "
+                           f"authorization to perform action '{action}' over scope '{req.path}' or the "
+                           "scope is invalid. If access was recently granted, please refresh your credentials.")
 
 
 def _require_api_version(req: Request) -> None:

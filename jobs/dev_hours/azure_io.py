@@ -20,6 +20,13 @@ Reads (DOMAIN.md: reads 250 burst then 25/s per subscription and principal):
    run do not grow with the number of runs nor, in steady state, with the
    number of apps. With OPS_DEV_HOURS__RESOURCE_GROUPS set, step 1 lists each
    group with its slots and step 2 is not needed.
+3. A plan about to be scaled down: its own app list (``list_web_apps``), once per
+   off period, since apps in other resource groups share plans and a production
+   app the run cannot see must stop the scale-down. A failed read fails the run
+   and leaves the plan as it is.
+
+Subscriptions, resource groups and resource ids are compared without case: a
+scope given twice in other casing is read (and its apps written) once.
 
 Always On: Resource Manager lists and gets sites with ``siteConfig`` values null
 (azure-rest-api-specs#12104); only a downgrade below Basic depends on it, so
@@ -76,8 +83,8 @@ def observe(ctx) -> Observed:
     config: DevHoursSettings = ctx.settings.dev_hours
     data, etag = ctx.load_state(STATE_KEY)
     state = State.from_json(data)
-    subscriptions = list(dict.fromkeys(config.subscriptions or ctx.settings.subscriptions))
-    groups = config.resource_groups
+    subscriptions = unique(config.subscriptions or ctx.settings.subscriptions, str.lower)
+    groups = unique(config.resource_groups, str.lower)
     observed = Observed([], [], state, etag)
     with ThreadPoolExecutor(max_workers=READ_CONCURRENCY, thread_name_prefix="dev-hours-read") as pool:
         listed = [(sub, pool.submit(_list_subscription, ctx.clients.web(sub), groups))
@@ -92,11 +99,22 @@ def observe(ctx) -> Observed:
                 continue
             observed.sites += sites
             observed.plans += plans
+        observed.sites = unique(observed.sites, lambda s: s.id.lower())
+        observed.plans = unique(observed.plans, lambda p: p.id.lower())
         if groups:  # the listing carried every slot
             observed.detailed = {s.id.lower() for s in observed.sites}
-        wanted = needs_details(observed.sites, observed.plans, state, ctx.now, config)
+        wanted, scaled = needs_details(observed.sites, observed.plans, state, ctx.now, config)
         add_details(ctx.clients, observed, wanted, config, pool)
+        add_plan_apps(ctx.clients, observed, scaled, pool)
     return observed
+
+
+def unique(items, key) -> list:
+    """``items`` without repeats by ``key`` (ids and names differ only in case in Azure), in order."""
+    seen: dict[Any, Any] = {}
+    for item in items:
+        seen.setdefault(key(item), item)
+    return list(seen.values())
 
 
 def add_all_details(clients, observed: Observed, now, config: DevHoursSettings) -> None:
@@ -123,14 +141,15 @@ def _list_subscription(client, groups: list[str]) -> tuple[list[Site], list[Plan
 
 
 def needs_details(sites: list[Site], plans: list[Plan], state: State, now, config: DevHoursSettings
-                  ) -> set[str]:
-    """Ids (lower-case) of the apps whose slots (and, for a downgrade below
-    Basic, Always On) this run needs: targets whose transition or override is
-    due (their slots are stopped or started with them), and every target of a
-    plan that a first, pure planning pass would scale down (slots forbid Basic
-    and below). That pass leaves out the plans' site counts, which may count
-    slots not seen yet; every other rule only gets stricter once slots are known,
-    so it names a superset of the plans the real pass scales down."""
+                  ) -> tuple[set[str], set[str]]:
+    """(ids, lower-case, of the apps whose slots (and, for a downgrade below
+    Basic, Always On) this run needs, ids of the plans whose own app lists it
+    needs): targets whose transition or override is due (their slots are stopped
+    or started with them), and every target of a plan that a first, pure planning
+    pass would scale down (slots forbid Basic and below), and those plans. That
+    pass leaves out the plans' site counts and own app lists, not read yet; every
+    other rule only gets stricter once slots are known, so it names a superset of
+    the plans the real pass scales down."""
     plans_by_id = {p.id.lower(): p for p in plans}
     classified = [classify(s, plans_by_id.get((s.plan_id or "").lower()), now, config) for s in sites]
     targets = [c for c in classified if c.status == "target"]
@@ -140,11 +159,33 @@ def needs_details(sites: list[Site], plans: list[Plan], state: State, now, confi
         record = state.sites.get(c.site.id.lower())
         if event is not None and (record is None or record.applied != event.id):
             wanted.add(c.site.id.lower())
-    blind = [replace(p, number_of_sites=None) for p in plans]
+    blind = [replace(p, number_of_sites=None, hosted=()) for p in plans]
     actions, _ = plan_run(sites, blind, state, now, config)
-    scaled = {a.target.lower() for a in actions if a.kind == "scale-down-plan"}
-    wanted |= {c.site.id.lower() for c in targets if (c.site.plan_id or "").lower() in scaled}
-    return wanted
+    considered = {a.target.lower() for a in actions if a.kind == "scale-down-plan"}
+    wanted |= {c.site.id.lower() for c in targets if (c.site.plan_id or "").lower() in considered}
+    return wanted, {a.target.lower() for a in actions if a.kind == "scale-down-plan" and not a.verdict}
+
+
+def add_plan_apps(clients, observed: Observed, wanted: set[str], pool: ThreadPoolExecutor) -> None:
+    """Each ``wanted`` plan's own app list (one paged read per plan about to be scaled
+    down): it names apps the run's listing cannot show (other resource groups)."""
+    reads = {p.id.lower(): pool.submit(_plan_apps, clients.web(p.subscription), p)
+             for p in observed.plans if p.id.lower() in wanted}
+    plans = []
+    for p in observed.plans:
+        if p.id.lower() in reads:
+            try:
+                p = replace(p, hosted=reads[p.id.lower()].result())
+            except Exception as exc:  # noqa: BLE001 - the plan is not scaled (hosted stays None)
+                log.warning("could not list the apps of plan %s", p.id, exc_info=True)
+                observed.errors.append(f"plan {p.name}: could not list its apps, not scaled down: "
+                                       f"{describe(exc)}")
+        plans.append(p)
+    observed.plans = plans
+
+
+def _plan_apps(client, plan: Plan) -> tuple[Site, ...]:
+    return tuple(sites_from_models(client.app_service_plans.list_web_apps(plan.resource_group, plan.name)))
 
 
 def add_details(clients, observed: Observed, wanted: set[str], config: DevHoursSettings,

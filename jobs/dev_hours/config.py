@@ -41,6 +41,13 @@ def _split_dates(value: Any) -> Any:
     return items
 
 
+def _tag_name(value: str) -> str:
+    value = value.strip()
+    if not value or _BAD_TAG_NAME_CHARS & set(value) or len(value) > 512:
+        raise ValueError(f"'{value}' is not a usable tag name (1-512 characters, none of <>%&\\?/)")
+    return value
+
+
 DateList = Annotated[list[date], NoDecode, BeforeValidator(_split_dates)]
 PriceList = Annotated[dict[str, float], NoDecode, BeforeValidator(_parse_prices)]
 
@@ -60,8 +67,9 @@ class DevHoursSettings(BaseModel):
     holiday_dates: DateList = []  # extra off days, YYYY-MM-DD
     default_schedule: str = "Mon-Fri 08:00-19:00"  # used when the opt-in tag says "default"
     deny_subscriptions: CommaList = []
-    deny_name_pattern: str | None = None  # extra to the built-in production pattern
-    deny_tag_values: CommaList = []  # extra to prod, production, prd
+    deny_name_pattern: str | None = None  # extra to the built-in production pattern (app, slot, plan, group)
+    deny_tag_keys: CommaList = []  # extra to environment, env, stage, tier, lifecycle
+    deny_tag_values: CommaList = []  # extra to prod, production, prd (+ digits); matched as words
     max_actions_per_run: int = Field(default=50, ge=1, le=1000)
     scale_down_capacity: int = Field(default=1, ge=1, le=30)
     scale_down_sku: str | None = None  # e.g. "B1"; None keeps the SKU
@@ -84,10 +92,12 @@ class DevHoursSettings(BaseModel):
     @field_validator("opt_in_tag")
     @classmethod
     def _tag_name(cls, value: str) -> str:
-        value = value.strip()
-        if not value or _BAD_TAG_NAME_CHARS & set(value) or len(value) > 512:
-            raise ValueError(f"'{value}' is not a usable tag name (1-512 characters, none of <>%&\\?/)")
-        return value
+        return _tag_name(value)
+
+    @field_validator("deny_tag_keys")
+    @classmethod
+    def _tag_names(cls, value: list[str]) -> list[str]:
+        return [_tag_name(v).lower() for v in value]
 
     @field_validator("timezone")
     @classmethod

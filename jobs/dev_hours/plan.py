@@ -14,12 +14,17 @@ Semantics, per target app (see targets.py for what a target is):
   An app already Stopped is left alone and stays stopped at the next on.
 - on: start the app and the slots this job stopped; nothing else.
 - A plan whose apps are all opted-in targets, all in an off period and all
-  stopped after this run is scaled down once per off period (after the stops)
+  stopped after this run, and whose own app list (``Plan.hosted``) names no
+  other app, is scaled down once per off period (after the stops)
   to ``scale_down_capacity`` and/or ``scale_down_sku`` when that is a real
   downgrade the apps' features allow; its original SKU goes into the action's
   params, the planned state and the plan's restore tag. A scaled-down plan is
   restored (before any start) as soon as one of its apps is on or running,
   or the plan stops being eligible; never when someone changed it by hand.
+  The state's record says what to restore; the restore tag stands in only
+  without one, and only while the plan is at the size the tag says it was
+  scaled to. A denied plan (production, denied subscription, hosting a denied
+  app) is never written: a record or tag on one is a failed outcome.
   A scale-down whose record a run did not save (killed after the PATCH) is
   adopted from the plan's restore tag, written in the same PATCH.
 - At most ``max_actions_per_run`` actions are applied; the rest are reported
@@ -42,7 +47,7 @@ from jobs.dev_hours.skus import (MAX_INSTANCES, SCALABLE_RANKS, Sku, estimate_sa
                                  is_cheaper_sku, refusals, sku_from_name, tier_rank)
 from jobs.dev_hours.state import (RESTORE_TAG, PlanRecord, SiteRecord, State, parse_restore_tag,
                                   restore_tag_value)
-from jobs.dev_hours.targets import Classified, Event, classify, plan_deny_reason
+from jobs.dev_hours.targets import Classified, Event, classify, deny_reason, plan_deny_reason
 from jobs.model import Action
 
 __all__ = ["plan", "Site", "Slot", "Plan", "Sku", "State", "SiteRecord", "PlanRecord",
@@ -249,23 +254,43 @@ def _running(site: Site) -> bool:
 
 def _ineligible(unit: _Unit, config: DevHoursSettings) -> list[str]:
     """Why this plan must not be (or stay) scaled down, for people."""
-    why = []
-    if unit.plan is not None:
-        denied = plan_deny_reason(unit.plan, config)
-        if denied:
-            why.append(f"denied: {denied}")
+    why = _denials(unit, config)
     for c in unit.tenants:
         if c.status == "ignored":
             why.append(f"hosts app '{c.site.name}' which is not a dev-hours target ({c.reason})")
-        elif c.status == "denied":
-            why.append(f"hosts denied app '{c.site.name}'")
         elif c.status == "invalid":
             why.append(f"hosts app '{c.site.name}' whose tags are invalid")
-    seen = len(unit.tenants) + sum(len(c.site.slots) for c in unit.tenants)
+    seen = len(unit.tenants)
     if unit.plan is not None and (unit.plan.number_of_sites or 0) > seen:
-        # numberOfSites may count slots, or lag: only a count above all we saw means an unseen app
+        # apps only: a slot is not an app of the plan, so it cannot stand in for an unseen one
         why.append(f"hosts {unit.plan.number_of_sites} apps but only {seen} were seen")
     return why
+
+
+def _unseen(unit: _Unit, config: DevHoursSettings) -> list[str]:
+    """Why the plan's own app list forbids a scale-down: an app on it that this run does
+    not stop (another resource group or subscription scope, production), or no list."""
+    if unit.plan is None or unit.plan.hosted is None:
+        return ["its own app list was not read"]
+    ours = {w.key for w in unit.works}
+    why = []
+    for site in unit.plan.hosted:
+        if site.id.lower() in ours:
+            continue
+        where = f"'{site.name}' ({site.resource_group})"
+        denied = deny_reason(site, unit.plan, config)
+        if denied:
+            why.append(f"hosts denied app {where}: {denied}")
+        else:
+            why.append(f"hosts app {where} which this run does not see")
+    return why
+
+
+def _denials(unit: _Unit, config: DevHoursSettings) -> list[str]:
+    """Why this plan is production to this job (itself, or an app on it): never written."""
+    denied = plan_deny_reason(unit.plan, config) if unit.plan is not None else None
+    return ([f"denied: {denied}"] if denied else []) + [
+        f"hosts denied app '{c.site.name}'" for c in unit.tenants if c.status == "denied"]
 
 
 def _restore(unit: _Unit, state: State, config: DevHoursSettings
@@ -302,6 +327,12 @@ def _restore(unit: _Unit, state: State, config: DevHoursSettings
             plan_.id, f"plan '{plan_.name}' was changed by hand since the scale-down (now "
             f"{plan_.sku.label()}, scaled to {record.scaled_to.label()}); not restoring "
             f"{original.label()}", kind="restore-plan")
+    denied = _denials(unit, config)
+    if denied:
+        return None, None, Action.fail(
+            plan_.id, f"plan '{plan_.name}': {'; '.join(denied)}; not restoring {original.label()} "
+            f"(now {plan_.sku.label()}): this job never writes a denied plan; restore it by hand "
+            f"and remove tag {RESTORE_TAG}", kind="restore-plan")
     why = [f"plan no longer eligible: {w}" for w in _ineligible(unit, config)]
     if not unit.works and not why:
         why.append("it hosts no dev-hours target any more")
@@ -353,6 +384,8 @@ def _scale_down(unit: _Unit, state: State, now: datetime, config: DevHoursSettin
     blockers = _ineligible(unit, config)
     if running:
         blockers.append(f"app {', '.join(repr(n) for n in running)} is running")
+    if target is not None and (plan_.hosted is not None or not blockers):  # read only for a scale-down
+        blockers += _unseen(unit, config)
     if blockers:
         return Action.skip(plan_.id, f"plan '{plan_.name}' not scaled down: {'; '.join(blockers)}",
                            kind="scale-down-plan"), handled

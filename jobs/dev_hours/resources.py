@@ -59,6 +59,8 @@ class Plan:
     sku: Sku
     tags: Mapping[str, str] = field(default_factory=dict, hash=False)
     number_of_sites: int | None = None  # as Azure counts them; None when not reported
+    # its own app list (AppServicePlans_ListWebApps), read before a scale-down; None: not read
+    hosted: tuple[Site, ...] | None = field(default=None, hash=False)
 
 
 def tag(tags: Mapping[str, str] | None, name: str) -> str | None:

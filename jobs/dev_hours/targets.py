@@ -2,8 +2,10 @@
 
 An app is a target when it carries the opt-in tag, is in scope, is not denied
 as production, and its tags parse. The production deny is hard: built-in rules
-(an environment tag of prod/production/prd, a production-looking name) plus
-the configured extras, and no tag can override it. Pure: no clock, no I/O.
+(an environment-like tag whose value has the word prod/production/prd, a
+production-looking name of the app, a slot, the plan or their resource groups)
+plus the configured extras, which only add; no tag can override it. Pure: no
+clock, no I/O.
 """
 from __future__ import annotations
 
@@ -18,9 +20,9 @@ from jobs.dev_hours.resources import Plan, Site, tag
 from jobs.dev_hours.schedule import (Schedule, ScheduleError, end_of_local_day, latest_transition,
                                      parse_schedule)
 
-ENV_TAG_NAMES = ("environment", "env")
-PROD_TAG_VALUES = ("prod", "production", "prd")
-PROD_NAME_PATTERN = re.compile(r"(^|[-_.])(prod|production|prd)\d*($|[-_.])", re.IGNORECASE)
+ENV_TAG_NAMES = ("environment", "env", "stage", "tier", "lifecycle")
+# production as a word of a name or tag value, optionally numbered: prd, prod2, prod-3, Production-EU
+PROD_WORD = re.compile(r"(^|[^a-z0-9])(prod|production|prd)\d*($|[^a-z0-9])", re.IGNORECASE)
 KEEP_ON_TAG = "ops-keep-on-until"
 KEEP_OFF_TAG = "ops-keep-off-until"
 DEFAULT_VALUE = "default"  # opt-in tag value meaning the default schedule
@@ -155,10 +157,12 @@ def deny_reason(site: Site, plan: Plan | None, config: DevHoursSettings) -> str 
         found = production_tag(tags, config)
         if found:
             return f"{subject} has tag {found}"
-    names = [(f"app name '{site.name}'", site.name)]
+    names = [(f"app name '{site.name}'", site.name),
+             (f"its resource group '{site.resource_group}'", site.resource_group)]
     names += [(f"slot name '{s}'", s) for s in site.slot_names]
     if plan:
-        names.append((f"plan name '{plan.name}'", plan.name))
+        names += [(f"plan name '{plan.name}'", plan.name),
+                  (f"its plan's resource group '{plan.resource_group}'", plan.resource_group)]
     for subject, name in names:
         found = production_name(name, config)
         if found:
@@ -173,25 +177,34 @@ def plan_deny_reason(plan: Plan, config: DevHoursSettings) -> str | None:
     found = production_tag(plan.tags, config)
     if found:
         return f"plan has tag {found}"
-    found = production_name(plan.name, config)
-    return f"plan name '{plan.name}' {found}" if found else None
+    for subject, name in ((f"plan name '{plan.name}'", plan.name),
+                          (f"its resource group '{plan.resource_group}'", plan.resource_group)):
+        found = production_name(name, config)
+        if found:
+            return f"{subject} {found}"
+    return None
 
 
 def production_tag(tags, config: DevHoursSettings) -> str | None:
+    keys = (*ENV_TAG_NAMES, *config.deny_tag_keys)
     for key, value in (tags or {}).items():
-        if key.lower() not in ENV_TAG_NAMES:
+        if key.strip().lower() not in keys:
             continue
-        cleaned = (value or "").strip().lower()
-        if cleaned in PROD_TAG_VALUES:
+        if PROD_WORD.search(value or ""):
             return f"{key}={value} (built-in production rule; no tag overrides it)"
-        if cleaned in config.deny_tag_values:
+        if any(_has_word(value or "", extra) for extra in config.deny_tag_values):
             return f"{key}={value} (listed in OPS_DEV_HOURS__DENY_TAG_VALUES)"
     return None
 
 
+def _has_word(text: str, word: str) -> bool:
+    """``word`` (which may itself hold separators) as whole words of ``text``, any case."""
+    return re.search(rf"(^|[^a-z0-9]){re.escape(word)}($|[^a-z0-9])", text.strip(), re.IGNORECASE) is not None
+
+
 def production_name(name: str, config: DevHoursSettings) -> str | None:
-    if PROD_NAME_PATTERN.search(name or ""):
-        return f"matches the built-in production pattern {PROD_NAME_PATTERN.pattern}"
+    if PROD_WORD.search(name or ""):
+        return f"matches the built-in production pattern {PROD_WORD.pattern}"
     if config.deny_name_pattern and re.search(config.deny_name_pattern, name or "", re.IGNORECASE):
         return f"matches OPS_DEV_HOURS__DENY_NAME_PATTERN {config.deny_name_pattern}"
     return None

@@ -4,8 +4,8 @@ plans (serverfarms), as azure-mgmt-web 11.x calls them (api-version 2025-05-01).
 Serves: list/get sites (by subscription and resource group), start/stop,
 PATCH (tags and properties), GET config/web, restart and Key Vault reference
 refresh (answered, nothing else changes); list/get/start/stop slots;
-list/get plans, PUT (a long-running operation, 202 as in the spec examples)
-and PATCH, changing SKU, capacity and tags. A plan change that the plan's apps' features forbid is
+list/get plans and the apps on a plan, PUT (a long-running operation, 202 as in
+the spec examples) and PATCH, changing SKU, capacity and tags. A plan change that the plan's apps' features forbid is
 refused as App Service refuses it: App Service's own error body (`Code`,
 `Message`, `Details`, PascalCase, not ARM's `{"error": ...}`), 409 or 400.
 
@@ -390,6 +390,18 @@ def list_plans_in_group(req: Request, world: World, sub: str, rg: str):
 def get_plan(req: Request, world: World, sub: str, rg: str, name: str):
     # stable/2024-04-01/examples/GetAppServicePlan.json (numberOfWorkers here follows sku.capacity)
     return _render_plan(world, _plan(world, sub, rg, name))
+
+
+@route("GET", PLAN + "/sites", "Microsoft.Web/serverfarms/sites/read")
+def list_plan_sites(req: Request, world: World, sub: str, rg: str, name: str):
+    # AppServicePlans_ListWebApps (the specs have no example for it): a WebAppCollection, shaped as
+    # stable/2024-04-01/examples/AppServiceEnvironments_ListWebApps.json, of every app whose
+    # serverFarmId is the plan, whatever its resource group; slots are not apps of the plan.
+    plan = _plan(world, sub, rg, name)
+    items = _sites_on(world, plan["id"])
+    if req.query.get("$filter", "").replace(" ", "").lower() == "stateeqrunning":  # the one filter it takes
+        items = [s for s in items if s.get("properties", {}).get("state") == "Running"]
+    return _list(req, world, items, _render_site)
 
 
 @route("PUT", PLAN, "Microsoft.Web/serverfarms/write")

@@ -115,7 +115,8 @@ def test_with_resource_groups_configured_the_listing_carries_the_slots(world, ap
     estate_ = Estate(app_env)
     report, log, writes = estate_.run("2026-11-30T19:15:00Z")
     reads = sorted({e["operation"] for e in log if e["method"] == "GET"})
-    assert reads == ["Microsoft.Web/serverfarms/list", "Microsoft.Web/sites/listByResourceGroup"]
+    assert reads == ["Microsoft.Web/serverfarms/list", "Microsoft.Web/serverfarms/sites/read",
+                     "Microsoft.Web/sites/listByResourceGroup"]  # the plans to scale: their own app lists
     done = summary(writes)
     assert "app-web-dev/staging" in done["stop"] and "app-preview-dev/pr1" in done["stop"]
     assert not [n for n in done["stop"] if n.startswith(("app-report", "app-misc", "app-etl"))]  # rg-data-dev
@@ -147,7 +148,8 @@ def test_always_on_is_read_only_for_a_downgrade_below_basic_and_blocks_it(world,
     assert sorted(requests(app_env)) == sorted([
         ("Microsoft.Web/serverfarms/list", ""), ("Microsoft.Web/sites/list", ""),
         ("Microsoft.Web/sites/listByResourceGroup", ""),  # the group's slots, read once for 3 due apps
-        *[("Microsoft.Web/sites/config/read", n) for n in ("app-a", "app-b", "app-c")]])
+        *[("Microsoft.Web/sites/config/read", n) for n in ("app-a", "app-b", "app-c")],
+        *[("Microsoft.Web/serverfarms/sites/read", n) for n in ("plan-busy", "plan-free")]])  # to scale
     assert {s.name: s.always_on for s in observed.sites} == {
         "app-a": False, "app-b": True, "app-c": False, "app-d": None}
 
@@ -168,7 +170,8 @@ def test_without_a_downgrade_below_basic_no_configuration_is_read(world, app_env
     settings(monkeypatch, scale_down_sku=scale_down_sku)
     observed = azure_io.observe(context(MON_EVENING))
     assert sorted(requests(app_env)) == [
-        ("Microsoft.Web/serverfarms/list", ""), ("Microsoft.Web/sites/list", ""),
+        ("Microsoft.Web/serverfarms/list", ""), ("Microsoft.Web/serverfarms/sites/read", "plan-a"),
+        ("Microsoft.Web/sites/list", ""),
         ("Microsoft.Web/sites/slots/list", "app-a")]  # its off transition is due: its slots, alone
     assert observed.sites[0].always_on is None  # not reported by the list, not needed
 

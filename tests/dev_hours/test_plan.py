@@ -63,9 +63,14 @@ def record(site: str, applied: str | None, stopped_by_job: bool = False, slots=(
     return {site_id(site).lower(): SiteRecord(applied, stopped_by_job, tuple(slots))}
 
 
-def run(sites, now: str, state: State | None = None, plans=None, **config):
-    return plan(sites, plans if plans is not None else [make_plan()], state or State(), utc(now),
-                settings(**config))
+def run(sites, now: str, state: State | None = None, plans=None, read_apps: bool = True, **config):
+    """One planning pass; ``read_apps``: each plan's own app list (not given) is the sites on it."""
+    plans = plans if plans is not None else [make_plan()]
+    if read_apps:
+        plans = [p if p.hosted is not None else
+                 replace(p, hosted=tuple(s for s in sites if s.plan_id.lower() == p.id.lower()))
+                 for p in plans]
+    return plan(sites, plans, state or State(), utc(now), settings(**config))
 
 
 def kinds(actions: list[Action]) -> list[tuple[str, str, str | None]]:
@@ -526,6 +531,34 @@ def test_a_plan_with_more_apps_than_seen_is_never_scaled():
     assert actions[-1].verdict == "skipped" and "hosts 2 apps but only 1 were seen" in actions[-1].reason
 
 
+def test_a_plan_whose_own_app_list_names_an_app_this_run_does_not_see_is_never_scaled():
+    # a production app outside OPS_DEV_HOURS__RESOURCE_GROUPS, and a slot that made the
+    # count of sites and slots seen match numberOfSites
+    web = make_site(slots=(Slot("staging", "Running"),))
+    unseen = replace(make_site("payments", schedule=None, tags={"environment": "Production-EU"}),
+                     resource_group="rg-payments")
+    actions, planned = run([web], "2026-11-27T18:05",
+                           plans=[make_plan(capacity=2, number_of_sites=2, hosted=(web, unseen))],
+                           scale_down_sku="B1")
+    scale = [a for a in actions if a.kind == "scale-down-plan"]
+    assert [a.verdict for a in scale] == ["skipped"]
+    assert "hosts 2 apps but only 1 were seen" in scale[0].reason
+    assert "hosts denied app 'payments' (rg-payments)" in scale[0].reason
+    assert planned.plans[plan_id().lower()].original is None
+
+
+@pytest.mark.parametrize("hosted, why", [
+    pytest.param((make_site(), make_site("tool", schedule=None)),
+                 "hosts app 'tool' (rg-dev) which this run does not see", id="outside-the-scope"),
+    pytest.param(None, "its own app list was not read", id="list-not-read"),
+])
+def test_a_plan_is_scaled_only_when_its_own_app_list_holds_only_apps_this_run_stops(hosted, why):
+    actions, _ = run([make_site()], "2026-11-27T18:05", plans=[make_plan(hosted=hosted)],
+                     read_apps=False, scale_down_sku="B1")
+    assert sorted(kinds(actions)) == [("scale-down-plan", "asp-dev", "skipped"), ("stop-site", "web-dev", None)]
+    assert why in next(a.reason for a in actions if a.kind == "scale-down-plan")
+
+
 def test_a_plan_is_not_scaled_while_an_app_on_it_still_runs():
     early = make_site("early-dev")
     late = make_site("late-dev", schedule="Mon-Fri 08:00-21:00")
@@ -543,10 +576,56 @@ def test_a_scaled_down_plan_is_restored_when_someone_starts_an_app_by_hand():
 
 def test_a_scaled_down_plan_is_restored_when_it_stops_being_eligible():
     state = scaled_state(ORIGINAL, sku_from_name("B1"), record("web-dev", FRI_OFF, True))
-    prod_now = make_site(state="Stopped", tags={"environment": "prod"})
-    actions, _ = run([prod_now], "2026-11-28T10:00", state, plans=[make_plan(sku="B1", capacity=1)])
-    assert kinds(actions) == [("deny", "web-dev", "skipped"), ("restore-plan", "asp-dev", None)]
-    assert "plan no longer eligible: hosts denied app 'web-dev'" in actions[1].reason
+    other = make_site("tool", state="Stopped", schedule=None)
+    actions, _ = run([make_site(state="Stopped"), other], "2026-11-28T10:00", state,
+                     plans=[make_plan(sku="B1", capacity=1)])
+    assert kinds(actions) == [("restore-plan", "asp-dev", None)]
+    assert "plan no longer eligible: hosts app 'tool' which is not a dev-hours target" in actions[0].reason
+
+
+B1_TAG = {RESTORE_TAG: restore_tag_value(ORIGINAL, sku_from_name("B1"))}
+
+
+@pytest.mark.parametrize("sites, plan_, state, config, why", [
+    pytest.param([make_site(state="Stopped", tags={"environment": "prod"})],
+                 make_plan(sku="B1", capacity=1, tags=B1_TAG), State(), {},
+                 "hosts denied app 'web-dev'", id="tag-on-a-plan-hosting-production"),
+    pytest.param([], make_plan(sku="B1", capacity=1, tags={**B1_TAG, "env": "Production-EU"}), State(), {},
+                 "denied: plan has tag env=Production-EU", id="tag-on-a-production-plan"),
+    pytest.param([], make_plan(sku="B1", capacity=1, tags=B1_TAG), State(), {"deny_subscriptions": SUB},
+                 f"denied: subscription {SUB} is in OPS_DEV_HOURS__DENY_SUBSCRIPTIONS",
+                 id="tag-in-a-denied-subscription"),
+    pytest.param([make_site(state="Stopped", tags={"stage": "prd"})], make_plan(sku="B1", capacity=1),
+                 scaled_state(ORIGINAL, sku_from_name("B1"), record("web-dev", FRI_OFF, True)), {},
+                 "hosts denied app 'web-dev'", id="recorded-plan-now-hosting-production"),
+    pytest.param([make_site(state="Stopped")], make_plan("asp-prod", sku="B1", capacity=1),
+                 State(plans={plan_id("asp-prod").lower(): PlanRecord(FRI_OFF, ORIGINAL, sku_from_name("B1"))}),
+                 {}, "denied: plan name 'asp-prod'", id="recorded-plan-now-production"),
+])
+def test_a_denied_plan_is_never_restored_only_reported_failed(sites, plan_, state, config, why):
+    sites = [replace(s, plan_id=plan_.id) for s in sites]
+    actions, planned = run(sites, "2026-11-30T07:05", state, plans=[plan_], **config)
+    plan_actions = [a for a in actions if a.target == plan_.id]
+    assert [(a.kind, a.verdict) for a in plan_actions] == [("restore-plan", "failed")]
+    assert f"plan '{plan_.name}'" in plan_actions[0].error and why in plan_actions[0].error
+    assert "restore it by hand" in plan_actions[0].error
+    assert planned.plans.get(plan_.id.lower()) == state.plans.get(plan_.id.lower())  # kept as it was
+
+
+def test_the_record_not_the_tag_says_what_to_restore():
+    small = sku_from_name("B1")
+    forged = {RESTORE_TAG: restore_tag_value(sku_from_name("P3v3", 30), small)}
+    state = scaled_state(ORIGINAL, small, record("web-dev", FRI_OFF, True))
+    actions, _ = run([make_site(state="Stopped")], "2026-11-30T07:05", state,
+                     plans=[make_plan(sku="B1", capacity=1, tags=forged)])
+    assert kinds(actions)[0] == ("restore-plan", "asp-dev", None)
+    assert actions[0].params["sku"] == ORIGINAL.to_json()
+
+
+def test_a_restore_tag_on_a_plan_not_at_the_tags_scaled_size_is_not_followed():
+    tagged = make_plan(sku="S1", capacity=1, tags=B1_TAG)
+    actions, _ = run([make_site(state="Stopped")], "2026-11-30T07:05", State(), plans=[tagged])
+    assert [a for a in actions if a.kind == "restore-plan" and not a.verdict] == []
 
 
 def test_a_plan_changed_by_hand_after_the_scale_down_is_not_restored():

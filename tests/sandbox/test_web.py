@@ -221,6 +221,52 @@ def test_lists_and_gets_plans(web, app_env):
         "Microsoft.Web/serverfarms/read"]
 
 
+def test_lists_the_apps_of_a_plan_from_every_resource_group_without_slots(web, app_env):
+    # AppServicePlans_ListWebApps: the apps whose serverFarmId is the plan, paged, slots not among them
+    plan_id = web.app_service_plans.get("rg-shopfront-staging", "plan-shopfront-staging").id
+    site = app_env.world.get(web.web_apps.get("rg-shopfront-staging", "app-shopfront-api-staging").id)
+    moved = {**copy.deepcopy(site), "name": "app-other-rg", "tags": {"environment": "production"},
+             "id": f"/subscriptions/{DEV}/resourceGroups/rg-payments-dev/providers/Microsoft.Web/sites/"
+                   "app-other-rg"}
+    moved["properties"]["resourceGroup"] = "rg-payments-dev"
+    app_env.world.put(moved)
+    apps = list(web.app_service_plans.list_web_apps("rg-shopfront-staging", "plan-shopfront-staging"))
+    assert sorted((a.name, a.resource_group, a.type) for a in apps) == [
+        ("app-other-rg", "rg-payments-dev", "Microsoft.Web/sites"),
+        ("app-shopfront-api-staging", "rg-shopfront-staging", "Microsoft.Web/sites"),
+        ("app-shopfront-staging", "rg-shopfront-staging", "Microsoft.Web/sites")]
+    assert all(a.server_farm_id.lower() == plan_id.lower() for a in apps)
+    assert next(a for a in apps if a.name == "app-other-rg").tags == {"environment": "production"}
+    many = list(web.app_service_plans.list_web_apps("rg-shopfront-dev", "plan-shopfront-dev"))
+    assert len(many) == 5
+    with pytest.raises(ResourceNotFoundError):
+        list(web.app_service_plans.list_web_apps("rg-shopfront-dev", "plan-nope"))
+    assert ("Microsoft.Web/serverfarms/sites/read", 200) in operations(app_env, 2)
+
+
+@pytest.mark.parametrize("denied, allowed, refused", [
+    pytest.param({"scope": f"/subscriptions/{DEV}"}, [], ["plans", "sites", "plan apps"], id="a-subscription"),
+    pytest.param({"scope": f"/subscriptions/{DEV}/resourceGroups/RG-SHOPFRONT-DEV",
+                  "actions": ["Microsoft.Web/serverfarms/sites/read"]}, ["plans", "sites"], ["plan apps"],
+                 id="one-action-on-a-group"),
+])
+def test_a_permission_the_identity_lacks_is_arms_403(web, app_env, denied, allowed, refused):
+    app_env.world.sections["denied"] = [denied]
+    calls = {"plans": lambda: list(web.app_service_plans.list()), "sites": lambda: list(web.web_apps.list()),
+             "plan apps": lambda: list(web.app_service_plans.list_web_apps("rg-shopfront-dev", "plan-shopfront-dev"))}
+    for name in allowed:
+        assert calls[name]()
+    for name in refused:
+        with pytest.raises(HttpResponseError) as err:
+            calls[name]()
+        assert err.value.status_code == 403
+        error = json.loads(err.value.response.text())["error"]
+        assert error["code"] == "AuthorizationFailed"
+        assert "does not have authorization to perform action 'Microsoft.Web/" in error["message"]
+    if "plan apps" in refused:
+        assert "action 'Microsoft.Web/serverfarms/sites/read' over scope '/subscriptions/" in error["message"]
+
+
 def test_scales_a_plan_down_and_restores_it_with_the_long_running_put(web, app_env):
     before = web.app_service_plans.get("rg-shopfront-dev", "plan-shopfront-dev")
     down = web.app_service_plans.begin_create_or_update(
