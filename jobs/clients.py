@@ -1,9 +1,9 @@
 """The one place that builds Azure clients.
 
 Lazy and cached: a client is built the first time a job asks for it, and each
-SDK module is imported only then (cold start; azure-core, which all share, at once).
-Every endpoint and the CA bundle
-come from settings, so the same code talks to Azure or to the local sandbox.
+SDK module is imported only then (cold start; azure-core, which all share, at
+once). Every endpoint and the CA bundle come from settings, so the same code
+talks to Azure or to the local sandbox; in sandbox mode no request leaves loopback.
 Nothing here decides anything; jobs receive clients and use them.
 """
 from __future__ import annotations
