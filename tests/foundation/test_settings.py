@@ -200,3 +200,14 @@ def test_config_command_masks_secrets_and_exits_2_when_invalid(app_env):
     assert bad.returncode == 2
     assert "OPS_ARM_ENDPOINT must be an https:// URL" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_the_cli_shows_an_off_loopback_notify_url_by_setting_and_host(app_env):
+    import os
+    url = "https://hooks.slack.com/services/T0/B0/SECRETTOKEN?k=QUERYTOKEN"
+    bad = subprocess.run([sys.executable, "-m", "jobs", "config"], capture_output=True, text=True,
+                         env={**os.environ, "OPS_NOTIFY_KIND": "slack", "OPS_NOTIFY_URL": url})
+    assert bad.returncode == 2
+    assert "OPS_NOTIFY_URL (host hooks.slack.com)" in bad.stderr
+    assert "SECRETTOKEN" not in bad.stderr and "QUERYTOKEN" not in bad.stderr
+    assert "Traceback" not in bad.stderr
