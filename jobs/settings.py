@@ -182,6 +182,8 @@ def storage_endpoints(connection: SecretStr | str) -> dict[str, str]:
     except ValueError as exc:
         raise ValueError(f"is not a valid connection string ({exc}); "
                          "give each key once, as Key=value pairs separated by ';'") from None
+    if len({key.strip() for key in keys}) != len(keys):
+        raise ValueError("gives a key twice (once with spaces around it)")
     try:
         sdk = BlobServiceClient.from_connection_string(text)
     except ValueError:
@@ -190,7 +192,7 @@ def storage_endpoints(connection: SecretStr | str) -> dict[str, str]:
     found = {"blob": sdk.url}
     if sdk.secondary_hostname:
         found["blob secondary"] = f"{sdk.scheme}://{sdk.secondary_hostname}"
-    found.update({key: value for key, value in keys.items() if key.endswith("endpoint")})
+    found.update({key.strip(): value for key, value in keys.items() if key.strip().endswith("endpoint")})
     return found
 
 

@@ -81,6 +81,8 @@ def sandbox_env(env):
                                        "BlobSecondaryEndpoint=https://attacker.example/x")),
     ("AzureWebJobsStorage", connection(f"BlobEndpoint={LOOPBACK_BLOB}",
                                        "QueueEndpoint=https://attacker.example/x")),
+    ("AzureWebJobsStorage", connection(f"BlobEndpoint={LOOPBACK_BLOB}",
+                                       "TableEndpoint =https://attacker.example/x")),
     ("OPS_RUNS_CONNECTION", connection(f"BlobEndpoint={LOOPBACK_BLOB}",
                                        "blobEndpoint=https://attacker.example/x")),
     ("OPS_SLA_SNAPSHOT__STORAGE_CONNECTION", connection(f"BlobEndpoint={LOOPBACK_BLOB}",
@@ -107,6 +109,7 @@ def test_the_sandbox_guard_checks_the_runs_connection_and_account_url_both(sandb
 @pytest.mark.parametrize("value", [
     connection(f"BlobEndpoint={LOOPBACK_BLOB}", f"BlobEndpoint={LOOPBACK_BLOB}"),
     connection(f"BlobEndpoint={LOOPBACK_BLOB}", "accountname=other"),
+    connection(f"BlobEndpoint={LOOPBACK_BLOB}", f" BlobEndpoint={LOOPBACK_BLOB}"),
     connection("BlobEndpoint=https://evil.example\\@acct.blob.core.windows.net"),
     "not a connection string",
 ])
