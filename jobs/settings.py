@@ -32,6 +32,7 @@ ENV_PREFIX = "OPS_"
 # Endpoints the app sends its token to: https only.
 HTTPS_ONLY = ("arm_endpoint", "metrics_endpoint", "logs_endpoint", "keyvault_url",
               "authority_host", "runs_account_url")
+AUDIENCES = ("arm_audience", "metrics_audience")  # token scopes, never requested
 
 
 
@@ -103,10 +104,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> "Settings":
-        for name, url in {**self.urls(), **self.endpoints()}.items():
-            fault = url and url_fault(url)
-            if fault:
-                raise ValueError(f"{name} {fault}")
+        endpoints = self.endpoints()
+        for name, url in {**self.urls(), **endpoints}.items():
+            if url and url_fault(url):
+                raise ValueError(f"{name} {url_fault(url)}")
         for name in HTTPS_ONLY:
             url = getattr(self, name)
             if url and urlsplit(url).scheme != "https":
@@ -117,34 +118,29 @@ class Settings(BaseSettings):
         if self.credential == "sandbox":
             if not self.sandbox_token:
                 raise ValueError(f"{ENV_PREFIX}SANDBOX_TOKEN is required with {ENV_PREFIX}CREDENTIAL=sandbox")
-            remote = [f"{k} (host {host(v)})" for k, v in self.endpoints().items() if v and not is_loopback(v)]
+            remote = [f"{k} (host {host(v)})" for k, v in endpoints.items() if v and not is_loopback(v)]
             if remote:
                 raise ValueError(
                     f"{ENV_PREFIX}CREDENTIAL=sandbox is refused while endpoints are not on loopback: "
                     + ", ".join(remote))
         return self
 
-    def urls(self) -> dict[str, str]:
-        """Every URL-valued setting that is set, by app setting name (audiences included)."""
-        named = {env_name(n): getattr(self, n) for n in (*HTTPS_ONLY, "arm_audience", "metrics_audience")}
+    def urls(self) -> dict[str, str | None]:
+        """Every URL-valued setting, by app setting name (token audiences included)."""
+        named = {env_name(n): getattr(self, n) for n in (*HTTPS_ONLY, *AUDIENCES)}
         named[env_name("notify_url")] = self.notify_url.get_secret_value() if self.notify_url else None
         named[env_name("sla_snapshot", "storage_account_url")] = self.sla_snapshot.storage_account_url
         named[env_name("secret_rotation", "storage_blob_endpoint")] = \
             self.secret_rotation.blob_endpoint("account")
-        return {k: v for k, v in named.items() if v}
+        return named
 
     def endpoints(self) -> dict[str, str | None]:
         """Every address the app may talk to, by setting name: each storage connection
         string gives every endpoint in it, the one the blob SDK picks first."""
-        found: dict[str, str | None] = {
-            env_name(n): getattr(self, n) for n in ("arm_endpoint", "metrics_endpoint",
-                                                     "logs_endpoint", "keyvault_url")}
-        found[env_name("authority_host")] = self.authority_host if self.credential == "default" else None
-        found[env_name("runs_account_url")] = self.runs_account_url
-        found[env_name("notify_url")] = self.notify_url.get_secret_value() if self.notify_url else None
-        found[env_name("sla_snapshot", "storage_account_url")] = self.sla_snapshot.storage_account_url
-        found[env_name("secret_rotation", "storage_blob_endpoint")] = \
-            self.secret_rotation.blob_endpoint("account")
+        audiences = {env_name(n) for n in AUDIENCES}
+        found = {k: v for k, v in self.urls().items() if k not in audiences}
+        if self.credential != "default":  # only DefaultAzureCredential signs in at the authority
+            found[env_name("authority_host")] = None
         for setting, connection in ((env_name("runs_connection"), self.runs_connection),
                                     (env_name("sla_snapshot", "storage_connection"),
                                      self.sla_snapshot.storage_connection)):
