@@ -105,7 +105,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _consistent(self) -> "Settings":
         endpoints = self.endpoints()
-        for name, url in {**self.urls(), **endpoints}.items():
+        for name, url in [*self.urls().items(), *endpoints.items()]:
             if url and url_fault(url):
                 raise ValueError(f"{name} {url_fault(url)}")
         for name in HTTPS_ONLY:
