@@ -214,3 +214,15 @@ def test_the_cli_shows_an_off_loopback_notify_url_by_setting_and_host(app_env):
     assert "OPS_NOTIFY_URL (host hooks.slack.com)" in bad.stderr
     assert "SECRETTOKEN" not in bad.stderr and "QUERYTOKEN" not in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_the_test_harness_refuses_what_the_sandbox_guard_refuses():
+    from jobs.settings import off_loopback
+    loopback = {"OPS_ARM_ENDPOINT": SANDBOX, "AzureWebJobsStorage": connection(f"BlobEndpoint={LOOPBACK_BLOB}"),
+                "OPS_SECRET_ROTATION__STORAGE_BLOB_ENDPOINT": SANDBOX + "/_storage/{account}"}
+    assert off_loopback(loopback) == []
+    assert off_loopback({**loopback, "OPS_ARM_ENDPOINT": SANDBOX.replace("//", "//attacker.example\\@")})
+    assert off_loopback({**loopback, "AzureWebJobsStorage": connection(
+        f"BlobEndpoint={LOOPBACK_BLOB}", "blobendpoint=https://attacker.example/x")})
+    assert off_loopback({**loopback, "OPS_RUNS_CONNECTION": "UseDevelopmentStorage=True;BlobEndpoint=https://a.example"})
+    assert off_loopback({**loopback, "OPS_SECRET_ROTATION__STORAGE_BLOB_ENDPOINT": "https://{account}.example"})
