@@ -36,8 +36,8 @@ class LoopbackOnly(SansIOHTTPPolicy):
 
 
 class SandboxCredential:
-    """A fixed bearer token for the local sandbox. Refused off loopback
-    (the settings validator checks every endpoint before this is built)."""
+    """A fixed bearer token for the local sandbox. Refused off loopback (the settings
+    validator checks every endpoint before this is built, LoopbackOnly every request)."""
 
     def __init__(self, token: str):
         self._token = token
