@@ -1,8 +1,9 @@
 """The one place that builds Azure clients.
 
 Lazy and cached: a client is built the first time a job asks for it, and each
-SDK module is imported only then (cold start). Every endpoint and the CA bundle
-come from settings, so the same code talks to Azure or to the local sandbox.
+SDK module is imported only then (cold start; azure-core, which all share, at
+once). Every endpoint and the CA bundle come from settings, so the same code
+talks to Azure or to the local sandbox; in sandbox mode no request leaves loopback.
 Nothing here decides anything; jobs receive clients and use them.
 """
 from __future__ import annotations
@@ -11,12 +12,32 @@ import threading
 from functools import cached_property
 from typing import Any
 
+from azure.core.pipeline.policies import SansIOHTTPPolicy
+
 from jobs.settings import Settings, SettingsError
+from jobs.urls import host, is_loopback
+
+
+class RemoteRequestRefused(Exception):
+    """A request off loopback with OPS_CREDENTIAL=sandbox. Not an AzureError, so the
+    SDKs' retry policies let it through at once instead of retrying it."""
+
+
+class LoopbackOnly(SansIOHTTPPolicy):
+    """A pipeline policy for sandbox mode: refuses any request whose host is not
+    loopback. Settings are checked at start; this catches the URLs that come from
+    responses (nextLink pages, Azure-AsyncOperation / Location polls, redirects)."""
+
+    def on_request(self, request) -> None:
+        url = request.http_request.url
+        if not is_loopback(url):
+            raise RemoteRequestRefused(f"refused a request to host {host(url)}: with "
+                                       "OPS_CREDENTIAL=sandbox every request stays on loopback")
 
 
 class SandboxCredential:
-    """A fixed bearer token for the local sandbox. Refused off loopback
-    (the settings validator checks every endpoint before this is built)."""
+    """A fixed bearer token for the local sandbox. Refused off loopback (the settings
+    validator checks every endpoint before this is built, LoopbackOnly every request)."""
 
     def __init__(self, token: str):
         self._token = token
@@ -38,7 +59,19 @@ class Clients:
 
     @property
     def _transport_kwargs(self) -> dict[str, Any]:
-        return {"connection_verify": self.settings.ca_bundle or True}
+        kwargs: dict[str, Any] = {"connection_verify": self.settings.ca_bundle or True}
+        if self.settings.credential == "sandbox":
+            # After the retry and redirect policies: every attempt and every hop is checked.
+            kwargs["per_retry_policies"] = [LoopbackOnly()]
+        return kwargs
+
+    @property
+    def _storage_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"connection_verify": self.settings.ca_bundle or True}
+        if self.settings.credential == "sandbox":
+            # azure-storage-blob takes no per_retry_policies; these run last, after its retries.
+            kwargs["_additional_pipeline_policies"] = [LoopbackOnly()]
+        return kwargs
 
     @cached_property
     def credential(self):
@@ -103,7 +136,6 @@ class Clients:
     @cached_property
     def secrets(self):
         from azure.keyvault.secrets import SecretClient
-        from jobs.settings import is_loopback
         url = self.settings.keyvault_url
         if not url:
             raise SettingsError("OPS_KEYVAULT_URL: required by this job")
@@ -118,10 +150,10 @@ class Clients:
         s = self.settings
         if s.runs_connection:
             return BlobServiceClient.from_connection_string(
-                s.runs_connection.get_secret_value(), **self._transport_kwargs)
+                s.runs_connection.get_secret_value(), **self._storage_kwargs)
         if s.runs_account_url:
             return BlobServiceClient(s.runs_account_url, credential=self.credential,
-                                     **self._transport_kwargs)
+                                     **self._storage_kwargs)
         raise SettingsError("AzureWebJobsStorage: required (or OPS_RUNS_ACCOUNT_URL)")
 
     @cached_property
@@ -134,6 +166,6 @@ class Clients:
         from azure.storage.blob import BlobServiceClient
         if s.storage_connection is not None:
             return BlobServiceClient.from_connection_string(
-                s.storage_connection.get_secret_value(), **self._transport_kwargs)
+                s.storage_connection.get_secret_value(), **self._storage_kwargs)
         return BlobServiceClient(s.storage_account_url, credential=self.credential,
-                                 **self._transport_kwargs)
+                                 **self._storage_kwargs)

@@ -3,7 +3,8 @@ incoming webhooks, chosen by settings (OPS_NOTIFY_KIND, OPS_NOTIFY_URL).
 
 A job sends a notification as an action (kind ``notify``), so a failed
 notification is a failed outcome in the run report, never a crash. The webhook
-URL is a secret (it embeds a token) and never appears in a message.
+URL is a secret (it embeds a token) and never appears in a message; every
+message is scrubbed of remembered secret values before it is sent.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from jobs import redact
 from jobs.model import Action
 
 log = logging.getLogger(__name__)
@@ -23,11 +25,21 @@ class NotifyError(Exception):
     pass
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Webhooks answer, they do not redirect: a redirect is a failure, and the message
+    (and the sandbox's loopback-only rule) never goes to the host it names."""
+
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
 class Notifier:
     def __init__(self, kind: str, url: str | None, *, timeout: float = 10.0,
                  ca_bundle: str | None = None, source: str = "ops-functions"):
         self.kind, self._url, self.timeout, self.source = kind, url, timeout, source
-        self._ssl = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else None
+        context = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else None
+        self._opener = urllib.request.build_opener(_NoRedirect(),
+                                                   urllib.request.HTTPSHandler(context=context))
 
     @classmethod
     def from_settings(cls, settings) -> "Notifier":
@@ -69,11 +81,13 @@ class Notifier:
         """Post one message; raise NotifyError (without the URL) when it is not accepted."""
         if not self.enabled:
             return "notifications are off (OPS_NOTIFY_KIND=none)"
-        body = json.dumps(self.payload(title, text, dict(facts or {}), severity)).encode()
+        # Scrubbed before payload() cuts texts to Slack's limits: a cut secret would not match.
+        facts = redact.scrub_data(dict(facts or {}))
+        body = json.dumps(self.payload(redact.scrub(title), redact.scrub(text), facts, severity)).encode()
         request = urllib.request.Request(self._url, data=body, method="POST",
                                          headers={"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout, context=self._ssl) as resp:
+            with self._opener.open(request, timeout=self.timeout) as resp:
                 status = resp.status
         except urllib.error.HTTPError as exc:
             raise NotifyError(f"{self.kind} webhook answered HTTP {exc.code}") from None

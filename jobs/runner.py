@@ -208,7 +208,7 @@ def _describe(exc: BaseException) -> str:
     message = getattr(exc, "message", None)
     if isinstance(message, str) and message.strip():
         text = message.strip().splitlines()[0]
-    return redact.scrub(f"{type(exc).__name__}: {text}"[:500] if text else type(exc).__name__)
+    return redact.scrub(f"{type(exc).__name__}: {text}", limit=500) if text else type(exc).__name__
 
 
 def _store(report: RunReport, store) -> None:
@@ -221,4 +221,4 @@ def _store(report: RunReport, store) -> None:
 
 def report_json(report: RunReport) -> dict[str, Any]:
     """The report as JSON, scrubbed of every secret value the run handled."""
-    return json.loads(redact.scrub(json.dumps(report.to_json(), default=str)))
+    return redact.scrub_data(json.loads(json.dumps(report.to_json(), default=str)))

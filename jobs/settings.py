@@ -8,10 +8,9 @@ so they print masked.
 """
 from __future__ import annotations
 
-import ipaddress
 import re
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, Mapping
 from urllib.parse import urlsplit
 
 from pydantic import (AliasChoices, Field, SecretStr,
@@ -24,8 +23,16 @@ from jobs.registry import JOBS
 from jobs.dev_hours.config import DevHoursSettings
 from jobs.secret_rotation.config import SecretRotationSettings
 from jobs.sla_snapshot.config import SlaSnapshotSettings
+from jobs.urls import host, is_loopback, url_fault
+
+__all__ = ["Settings", "SettingsError", "is_loopback", "load_settings", "off_loopback",
+           "storage_endpoints"]
 
 ENV_PREFIX = "OPS_"
+# Endpoints the app sends its token to: https only.
+HTTPS_ONLY = ("arm_endpoint", "metrics_endpoint", "logs_endpoint", "keyvault_url",
+              "authority_host", "runs_account_url")
+AUDIENCES = ("arm_audience", "metrics_audience")  # token scopes, never requested
 
 
 
@@ -97,38 +104,53 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> "Settings":
-        for name in ("arm_endpoint", "metrics_endpoint", "logs_endpoint", "keyvault_url",
-                     "authority_host", "runs_account_url"):
+        endpoints = self.endpoints()
+        for name, url in [*self.urls().items(), *endpoints.items()]:
+            if url and url_fault(url):
+                raise ValueError(f"{name} {url_fault(url)}")
+        for name in HTTPS_ONLY:
             url = getattr(self, name)
             if url and urlsplit(url).scheme != "https":
-                raise ValueError(f"{env_name(name)} must be an https:// URL, got {url!r}")
+                raise ValueError(f"{env_name(name)} must be an https:// URL, "
+                                 f"got {urlsplit(url).scheme}:// on host {host(url)}")
         if self.notify_kind != "none" and not self.notify_url:
             raise ValueError(f"{ENV_PREFIX}NOTIFY_URL is required when {ENV_PREFIX}NOTIFY_KIND={self.notify_kind}")
         if self.credential == "sandbox":
             if not self.sandbox_token:
                 raise ValueError(f"{ENV_PREFIX}SANDBOX_TOKEN is required with {ENV_PREFIX}CREDENTIAL=sandbox")
-            remote = [f"{k}={v}" for k, v in self.endpoints().items() if v and not is_loopback(v)]
+            remote = [f"{k} (host {host(v)})" for k, v in endpoints.items() if v and not is_loopback(v)]
             if remote:
                 raise ValueError(
                     f"{ENV_PREFIX}CREDENTIAL=sandbox is refused while endpoints are not on loopback: "
                     + ", ".join(remote))
         return self
 
+    def urls(self) -> dict[str, str | None]:
+        """Every URL-valued setting, by app setting name (token audiences included)."""
+        named = {env_name(n): getattr(self, n) for n in (*HTTPS_ONLY, *AUDIENCES)}
+        named[env_name("notify_url")] = self.notify_url.get_secret_value() if self.notify_url else None
+        named[env_name("sla_snapshot", "storage_account_url")] = self.sla_snapshot.storage_account_url
+        named[env_name("secret_rotation", "storage_blob_endpoint")] = \
+            self.secret_rotation.blob_endpoint("account")
+        return named
+
     def endpoints(self) -> dict[str, str | None]:
-        """Every address the app may talk to, by setting name."""
-        blob = self.runs_account_url or blob_endpoint(self.runs_connection)
-        return {
-            env_name("arm_endpoint"): self.arm_endpoint,
-            env_name("metrics_endpoint"): self.metrics_endpoint,
-            env_name("logs_endpoint"): self.logs_endpoint,
-            env_name("keyvault_url"): self.keyvault_url,
-            env_name("authority_host"): self.authority_host if self.credential == "default" else None,
-            "runs storage (AzureWebJobsStorage)": blob,
-            "OPS_SLA_SNAPSHOT__STORAGE_CONNECTION / __STORAGE_ACCOUNT_URL":
-                self.sla_snapshot.storage_account_url
-                or blob_endpoint(self.sla_snapshot.storage_connection),
-            env_name("notify_url"): self.notify_url.get_secret_value() if self.notify_url else None,
-        }
+        """Every address the app may talk to, by setting name: each storage connection
+        string gives every endpoint in it, the one the blob SDK picks first."""
+        audiences = {env_name(n) for n in AUDIENCES}
+        found = {k: v for k, v in self.urls().items() if k not in audiences}
+        if self.credential != "default":  # only DefaultAzureCredential signs in at the authority
+            found[env_name("authority_host")] = None
+        for setting, connection in ((env_name("runs_connection"), self.runs_connection),
+                                    (env_name("sla_snapshot", "storage_connection"),
+                                     self.sla_snapshot.storage_connection)):
+            if connection is not None:
+                try:
+                    named = storage_endpoints(connection)
+                except ValueError as exc:
+                    raise ValueError(f"{setting} {exc}") from None
+                found.update({f"{setting} {key}": url for key, url in named.items()})
+        return found
 
     def masked(self) -> dict[str, Any]:
         """The effective settings, secrets shown as '**********'."""
@@ -142,30 +164,59 @@ def env_name(*loc: Any) -> str:
     return ENV_PREFIX + "__".join(str(part).upper() for part in loc if not isinstance(part, int))
 
 
-def blob_endpoint(connection: SecretStr | str | None) -> str | None:
-    """The blob endpoint a storage connection string points at."""
-    if connection is None:
-        return None
+def storage_endpoints(connection: SecretStr | str) -> dict[str, str]:
+    """Every endpoint a storage connection string names: "blob" and "blob secondary"
+    as the blob SDK itself resolves them, then each *Endpoint key as written (the
+    Functions host uses the queue and table ones). A key given twice, in any letter
+    case, is refused: parsers disagree on which one wins. Messages never quote the
+    string (it holds the account key)."""
+    from azure.core.utils import parse_connection_string
+    from azure.storage.blob import BlobServiceClient
     text = connection.get_secret_value() if isinstance(connection, SecretStr) else connection
-    parts = dict(p.split("=", 1) for p in text.split(";") if "=" in p)
-    if parts.get("UseDevelopmentStorage", "").lower() == "true":
-        return "http://127.0.0.1:10000/devstoreaccount1"
-    if "BlobEndpoint" in parts:
-        return parts["BlobEndpoint"]
-    account = parts.get("AccountName")
-    suffix = parts.get("EndpointSuffix", "core.windows.net")
-    protocol = parts.get("DefaultEndpointsProtocol", "https")
-    return f"{protocol}://{account}.blob.{suffix}" if account else None
-
-
-def is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        keys = parse_connection_string(text, case_sensitive_keys=False)
+    except ValueError as exc:
+        raise ValueError(f"is not a valid connection string ({exc}); "
+                         "give each key once, as Key=value pairs separated by ';'") from None
+    if len({key.strip() for key in keys}) != len(keys):
+        raise ValueError("gives a key twice (once with spaces around it)")
+    try:
+        sdk = BlobServiceClient.from_connection_string(text)
     except ValueError:
-        return False
+        raise ValueError("names no usable blob endpoint (BlobEndpoint, or AccountName "
+                         "with EndpointSuffix, or UseDevelopmentStorage=true)") from None
+    found = {"blob": sdk.url}
+    if sdk.secondary_hostname:
+        found["blob secondary"] = f"{sdk.scheme}://{sdk.secondary_hostname}"
+    found.update({key.strip(): value for key, value in keys.items() if key.strip().endswith("endpoint")})
+    return found
+
+
+# Raw app settings that hold an endpoint, for checks before any Settings exist (the test harness).
+URL_SETTINGS = ("OPS_ARM_ENDPOINT", "OPS_METRICS_ENDPOINT", "OPS_LOGS_ENDPOINT", "OPS_KEYVAULT_URL",
+                "OPS_AUTHORITY_HOST", "OPS_RUNS_ACCOUNT_URL", "OPS_NOTIFY_URL",
+                "OPS_SLA_SNAPSHOT__STORAGE_ACCOUNT_URL", "OPS_SECRET_ROTATION__STORAGE_BLOB_ENDPOINT")
+CONNECTION_SETTINGS = ("AzureWebJobsStorage", "OPS_RUNS_CONNECTION", "OPS_SLA_SNAPSHOT__STORAGE_CONNECTION")
+
+
+def off_loopback(env: Mapping[str, str]) -> list[str]:
+    """The endpoint settings in ``env`` that are malformed or not on loopback, each as
+    'NAME (host H)' or 'NAME: fault'; the same checks as OPS_CREDENTIAL=sandbox."""
+    found: list[str] = []
+    for name in URL_SETTINGS:
+        url = (env.get(name) or "").replace("{account}", "account")
+        if url and not is_loopback(url):
+            found.append(f"{name} (host {host(url)})")
+    for name in CONNECTION_SETTINGS:
+        if env.get(name):
+            try:
+                urls = storage_endpoints(env[name])
+            except ValueError as exc:
+                found.append(f"{name}: {exc}")
+                continue
+            found += [f"{name} {key} (host {host(url)})" for key, url in urls.items()
+                      if not is_loopback(url)]
+    return found
 
 
 def load_settings() -> Settings:

@@ -149,14 +149,21 @@ class Faults:
 
     def configure(self, spec: dict[str, Any]) -> dict[str, Any]:
         rules = [FaultRule(**r) for r in spec.get("rules", [])]
+        link_base = spec.get("link_base")
+        if link_base is not None and not re.fullmatch(r"https?://[^/?#]+", str(link_base)):
+            raise TypeError("link_base must be scheme://host[:port], e.g. https://attacker.example")
         with self._lock:
             self.seed = int(spec.get("seed", 0))
             self.rules = rules
             self._rng = random.Random(self.seed)
+            # Absolute URLs in answers (nextLink, Azure-AsyncOperation, Location) start with
+            # this instead of the request's own host: a service that links off-host.
+            self.link_base = link_base
         return self.describe()
 
     def describe(self) -> dict[str, Any]:
-        return {"seed": self.seed, "rules": [r.__dict__ for r in self.rules]}
+        return {"seed": self.seed, "rules": [r.__dict__ for r in self.rules],
+                "link_base": self.link_base}
 
     def draw(self, operation: str) -> tuple[float, str | None, FaultRule | None]:
         """(delay seconds, fault kind or None, rule) for one request."""
@@ -263,7 +270,8 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[0] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
         headers = {k.lower(): v for k, v in self.headers.items()}
         host = headers.get("host", f"127.0.0.1:{self.sandbox.port}")
-        req = Request(self.command, split.path, query, headers, raw, f"https://{host}",
+        req = Request(self.command, split.path, query, headers, raw,
+                      self.sandbox.faults.link_base or f"https://{host}",
                       page_size=self.sandbox.page_size)
         operation = "unrouted"
         try:

@@ -12,7 +12,8 @@ from typing import Any, Callable
 class WebhookReceiver:
     def __init__(self, on_message: Callable[[dict[str, Any]], None] | None = None):
         self.received: list[dict[str, Any]] = []
-        self.answers: list[int] = []  # statuses to answer next, in order
+        # Statuses to answer next, in order; (status, headers) to add headers (a redirect's Location).
+        self.answers: list[int | tuple[int, dict[str, str]]] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -25,7 +26,11 @@ class WebhookReceiver:
                 receiver.received.append(message)
                 if on_message:
                     on_message(message)
-                self.send_response(receiver.answers.pop(0) if receiver.answers else 200)
+                answer = receiver.answers.pop(0) if receiver.answers else 200
+                status, headers = answer if isinstance(answer, tuple) else (answer, {})
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 

@@ -17,16 +17,12 @@ import pytest
 from sandbox.stack import DEMO_WORLD, Stack
 from sandbox.world import load_world_file
 
-ENDPOINT_SETTINGS = ("OPS_ARM_ENDPOINT", "OPS_METRICS_ENDPOINT", "OPS_LOGS_ENDPOINT",
-                     "OPS_KEYVAULT_URL", "OPS_RUNS_ACCOUNT_URL", "OPS_NOTIFY_URL")
-
 
 def _refuse_remote(env: dict[str, str]) -> None:
-    from jobs.settings import blob_endpoint, is_loopback
-    remote = [f"{k}={v}" for k, v in env.items() if k in ENDPOINT_SETTINGS and v and not is_loopback(v)]
-    blob = blob_endpoint(env.get("AzureWebJobsStorage") or env.get("OPS_RUNS_CONNECTION"))
-    if blob and not is_loopback(blob):
-        remote.append(f"AzureWebJobsStorage -> {blob}")
+    """The app's own sandbox guard over the raw settings: every endpoint, in every
+    connection string, as the SDKs would read it."""
+    from jobs.settings import off_loopback
+    remote = off_loopback(env)
     if remote:
         pytest.exit("refusing to run: endpoints not on loopback: " + ", ".join(remote), returncode=2)
 

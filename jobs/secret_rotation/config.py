@@ -77,7 +77,7 @@ class SecretRotationSettings(BaseModel):
         except ValueError as exc:
             raise ValueError(f"is not a URL: {exc}") from None
         if url.scheme != "https" or not url.hostname:
-            raise ValueError(f"must be an https:// URL template, got {value!r}")
+            raise ValueError(f"must be an https:// URL template, got host {url.hostname}")
         return value
 
     @field_validator("test_max_delay_seconds")

@@ -346,7 +346,7 @@ def describe(exc: BaseException) -> str:
     from jobs import redact
     text = getattr(exc, "message", None) or str(exc)
     text = text.strip().splitlines()[0] if text and text.strip() else ""
-    return redact.scrub(f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__)
+    return redact.scrub(f"{type(exc).__name__}: {text}", limit=300) if text else type(exc).__name__
 
 
 def _at(r: Rotation, step: str) -> Pending | None:

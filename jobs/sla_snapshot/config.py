@@ -36,6 +36,8 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, 
                       model_validator)
 from pydantic_settings import NoDecode
 
+from jobs.urls import host, is_loopback, url_fault
+
 ENVIRONMENTS = ("production", "staging", "development")
 _ENVIRONMENT_ALIASES = {"production": "production", "prod": "production", "prd": "production",
                         "staging": "staging", "stage": "staging", "stg": "staging",
@@ -158,11 +160,6 @@ def _env(field: str) -> str:
     return f"OPS_SLA_SNAPSHOT__{field.upper()}"
 
 
-def _is_loopback(host: str) -> bool:
-    # The same rule as jobs.settings.is_loopback (importing it would be circular).
-    return host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
-
-
 class SlaSnapshotSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -211,11 +208,14 @@ class SlaSnapshotSettings(BaseModel):
     def _account_url(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
-        parts = urlsplit(value.strip())
-        if not parts.hostname or (parts.scheme != "https"
-                                  and not (parts.scheme == "http" and _is_loopback(parts.hostname))):
-            raise ValueError(f"must be an https:// blob endpoint "
-                             f"(https://<account>.blob.core.windows.net), got {value!r}")
+        value = value.strip()
+        fault = url_fault(value)
+        if fault:
+            raise ValueError(fault)
+        scheme = urlsplit(value).scheme
+        if scheme != "https" and not (scheme == "http" and is_loopback(value)):
+            raise ValueError(f"must be an https:// blob endpoint (https://<account>.blob.core.windows.net), "
+                             f"got {scheme}:// on host {host(value)}")
         return value.strip().rstrip("/")
 
     @field_validator("storage_account_id")

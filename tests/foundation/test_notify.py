@@ -1,5 +1,7 @@
 """The shared notifier against a local HTTP receiver: three formats, and a
 failed notification is an error without the webhook URL in it."""
+import json
+
 import pytest
 
 from jobs.notify import Notifier, NotifyError
@@ -54,3 +56,27 @@ def test_an_unreachable_receiver_raises_without_the_url():
 def test_notifications_off_send_nothing(receiver):
     assert "off" in Notifier("none", None).send("t", "x")
     assert receiver.received == []
+
+
+def test_a_remembered_secret_never_reaches_the_webhook_even_cut_by_a_length_limit(receiver):
+    from jobs import redact
+    value = "Notify-S3cret-Value-0123456789"
+    redact.remember(value)
+    # Slack's section text is cut at 3000 characters: the secret straddles the cut.
+    text = "t" * (3000 - 12) + value
+    Notifier("slack", receiver.url).send(f"title {value}", text, {"password": value, value: "key"})
+    sent = json.dumps(receiver.received[0], ensure_ascii=False)
+    assert value[:12] not in sent and redact.MASK in sent
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirecting_webhook_is_a_failure_and_the_message_goes_nowhere_else(receiver, status):
+    elsewhere = WebhookReceiver()
+    try:
+        receiver.answers.append((status, {"Location": elsewhere.url}))
+        with pytest.raises(NotifyError) as err:
+            Notifier("webhook", receiver.url).send("t", "x")
+        assert f"HTTP {status}" in str(err.value) and "SECRETPATH" not in str(err.value)
+        assert elsewhere.received == []
+    finally:
+        elsewhere.stop()

@@ -64,3 +64,21 @@ def test_faults_are_deterministic_with_a_seed(app_env):
     first = draws()
     assert first == draws()
     assert {"429", "500", None} <= set(first)
+
+
+def test_the_link_base_fault_makes_answers_link_off_host(app_env):
+    sub = "00000000-0000-0000-0000-000000000001"
+    app_env.sandbox.faults.configure({"link_base": "https://attacker.example"})
+    status, _, body = _get(app_env, SITE_LIST.format(sub=sub), token=app_env.sandbox.token)
+    assert status == 200 and body["nextLink"].startswith("https://attacker.example/subscriptions/")
+    app_env.sandbox.faults.configure({})
+    _, _, body = _get(app_env, SITE_LIST.format(sub=sub), token=app_env.sandbox.token)
+    assert body["nextLink"].startswith(app_env.sandbox.url + "/")
+    ctx = ssl.create_default_context(cafile=str(app_env.ca_file))
+    req = urllib.request.Request(app_env.sandbox.url + "/_sandbox/faults", method="POST",
+                                 data=json.dumps({"link_base": "attacker.example/x"}).encode())
+    try:
+        urllib.request.urlopen(req, context=ctx)
+        raise AssertionError("a link_base without a scheme was accepted")
+    except urllib.error.HTTPError as err:
+        assert err.code == 400
