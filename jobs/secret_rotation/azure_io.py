@@ -1,8 +1,9 @@
 """What secret-rotation reads from and writes to Azure: the vault, the
 resources' management planes and their data planes (for the test step).
 
-- ``observe()``: one paged listing of the vault's secrets (properties only, no
-  value) and the failure counters from the run store.
+- ``observe()``: paged listings of the vault's secrets and of its soft-deleted
+  pending secrets (properties only, no value) and the failure counters from the
+  run store.
 - ``KeyVault``: the protocol's vault over ``SecretClient``.
 - ``RedisResource`` / ``StorageResource``: list and regenerate keys (Resource
   Manager); the test is AUTH + PING over TLS with redis-py, or a Shared Key
@@ -36,7 +37,8 @@ from jobs.secret_rotation.plan import ACTIVE_STEPS, Failure, SecretInfo, iso
 log = logging.getLogger(__name__)
 
 STATE_KEY = "failures"
-REFRESH_API_VERSION = "2022-03-01"  # POST {site}/config/configreferences/appsettings/refresh
+REFRESH_API_VERSION = "2022-03-01"
+RECOVER_TIMEOUT_SECONDS = 120  # a soft-deleted pending secret's recovery usually takes seconds  # POST {site}/config/configreferences/appsettings/refresh
 
 
 @dataclass
@@ -56,8 +58,14 @@ class Observed:
 # -- observe ------------------------------------------------------------------------------------
 
 def observe(ctx) -> Observed:
+    client = ctx.clients.secrets
     listed = [SecretInfo(p.name, dict(p.tags or {}), bool(p.enabled), p.created_on, p.expires_on)
-              for p in ctx.clients.secrets.list_properties_of_secrets() if not p.managed]
+              for p in client.list_properties_of_secrets() if not p.managed]
+    # A deleted pending secret may hold an unfinished rotation (the only copy of a password set).
+    listed += [SecretInfo(d.name, dict(d.properties.tags or {}), bool(d.properties.enabled),
+                          d.properties.created_on, d.properties.expires_on, deleted=True)
+               for d in client.list_deleted_secrets()
+               if d.name.lower().endswith(T.PENDING_SUFFIX) and T.OF_TAG in (d.properties.tags or {})]
     data, etag = ctx.load_state(STATE_KEY)
     failures = {name: Failure.from_json(row) for name, row in (data.get("secrets") or {}).items()}
     return Observed(listed, failures, etag)
@@ -81,6 +89,8 @@ def rotate(ctx, name: str, params: dict[str, Any]) -> str:
         raise P.RotationError(f"tags: {err.fault}") from None
     if spec is None:
         raise P.RotationError(f"{name} is no longer tagged for rotation")
+    rotation = build_rotation(ctx.clients, ctx.settings, spec, vault, ctx.now)
+    recovered = P.recover(rotation)
     pending = vault.pending(name)
     if pending is None or pending.step not in P.ACTIVE:
         if params.get("resume"):
@@ -88,7 +98,9 @@ def rotate(ctx, name: str, params: dict[str, Any]) -> str:
         if (iso(current.created_on) != params.get("observed_created")
                 or current.tags.get(T.ID_TAG) != params.get("observed_id")):
             return "nothing to do: another run rotated this secret meanwhile"
-    return P.run(build_rotation(ctx.clients, ctx.settings, spec, vault, ctx.now)).detail()
+    if recovered:
+        rotation.notes.append(recovered)
+    return P.run(rotation).detail()
 
 
 def build_rotation(clients, settings, spec: T.RotationSpec, vault: "KeyVault", now: datetime, *,
@@ -150,6 +162,23 @@ class KeyVault:
             value = None
         redact.remember(value)
         return P.Pending(secret.properties.version, value, dict(secret.properties.tags or {}))
+
+    def recover_pending(self, name: str) -> bool:
+        """Recover the pending secret if it is soft-deleted (its name cannot be written until
+        then); waits for the recovery, which is asynchronous. False when it is not deleted."""
+        from azure.core.exceptions import ResourceNotFoundError
+        pending_name = T.pending_name(name)
+        try:
+            self.client.get_deleted_secret(pending_name)
+        except ResourceNotFoundError:
+            return False
+        poller = self.client.begin_recover_deleted_secret(pending_name)
+        poller.wait(timeout=RECOVER_TIMEOUT_SECONDS)
+        if not poller.done():
+            raise P.RotationError(f"{pending_name} was deleted; its recovery has not completed after "
+                                  f"{RECOVER_TIMEOUT_SECONDS} s (the next run goes on)")
+        log.info("%s: recovered the soft-deleted %s", name, pending_name)
+        return True
 
     def write_pending(self, name: str, value: str, tags: dict[str, str]) -> P.Pending:
         if value != P.PLACEHOLDER:

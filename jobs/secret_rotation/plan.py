@@ -15,7 +15,8 @@ Rules, per secret whose tags ask for rotation (tags.py):
   current version) stop retrying; every later run reports it as failed until
   someone acts (``--force NAME``, or a new version written by hand);
 - an unfinished rotation (its pending secret is enabled and not finished) is
-  resumed, never started twice;
+  resumed, never started twice, even when its pending secret was soft-deleted
+  (the rotation recovers it first);
 - forced (``force`` names it): rotated now;
 - due: older than its period, or expiring within ``near_expiry_days``;
   a dual credential waits while the previous value's grace period runs (the
@@ -46,6 +47,7 @@ class SecretInfo:
     enabled: bool = True
     created_on: datetime | None = None
     expires_on: datetime | None = None
+    deleted: bool = False  # soft-deleted (listed among the vault's deleted secrets)
 
 
 @dataclass(frozen=True)
@@ -174,7 +176,9 @@ def _decide(secret: SecretInfo, spec: T.RotationSpec, pending: SecretInfo | None
                             f"with --force {name}", kind=BLOCKED), "blocked")
     if step in ACTIVE_STEPS:
         rid = pending.tags.get(T.ID_TAG, "?")
-        return (Action(ROTATE, name, f"resume rotation {rid} after step {step}",
+        deleted = (f" (its pending secret {pending.name} was deleted: recover it)"
+                   if pending.deleted else "")
+        return (Action(ROTATE, name, f"resume rotation {rid} after step {step}{deleted}",
                        params={**params, "resume": True}), "resuming")
     grace_until = parse_iso(secret.tags.get(T.GRACE_TAG))
     in_grace = (grace_until is not None and now < grace_until and spec.mode in (T.DUAL, T.ALTERNATE_ROLES))
