@@ -32,7 +32,9 @@ def lock_name(secret: str) -> str:
 class SecretRotationJob(Job):
     name = "secret-rotation"
     concurrency = 4  # rotations of different secrets at once; each holds its own lease
-    options = {"force": "rotate this secret now (its Key Vault name), even if it is not due"}
+    options = {"force": "rotate this secret now (its Key Vault name), even if it is not due",
+               "force_revoke": "with force: true also rotates a dual credential whose previous value "
+                               "is in its grace period, revoking that value now (default false: wait)"}
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -43,7 +45,7 @@ class SecretRotationJob(Job):
 
     def plan(self, observed: azure_io.Observed, ctx: RunContext) -> list[Action]:
         planned = plan_run(observed.secrets, observed.failures, ctx.now, ctx.settings.secret_rotation,
-                           ctx.options.get("force"))
+                           ctx.options.get("force"), ctx.options.get("force_revoke"))
         observed.rows = planned.rows
         return planned.actions
 

@@ -3,7 +3,7 @@
 Input: the vault's secret listing (properties of each secret's current
 version, never a value; pending secrets ``<name>--pending`` included), the
 failure counters kept between runs, ``now``, the settings and the ``force``
-option. Output: Actions with a reason for a person, and one row per managed
+and ``force_revoke`` options. Output: Actions with a reason for a person, and one row per managed
 secret for the run report. No Azure imports, no clock; a dry run stops here.
 
 Rules, per secret whose tags ask for rotation (tags.py):
@@ -17,7 +17,9 @@ Rules, per secret whose tags ask for rotation (tags.py):
 - an unfinished rotation (its pending secret is enabled and not finished) is
   resumed, never started twice, even when its pending secret was soft-deleted
   (the rotation recovers it first);
-- forced (``force`` names it): rotated now;
+- forced (``force`` names it): rotated now, except that a dual credential
+  still waits for the previous value's grace period unless ``force_revoke``
+  (true) says to revoke it now;
 - due: older than its period, or expiring within ``near_expiry_days``;
   a dual credential waits while the previous value's grace period runs (the
   key it would regenerate may still be read from a cache);
@@ -94,8 +96,12 @@ def failure_applies(failure: Failure | None, secret: SecretInfo) -> bool:
 
 
 def plan(secrets: list[SecretInfo], failures: dict[str, Failure], now: datetime, config,
-         force: str | None = None) -> Planned:
+         force: str | None = None, force_revoke: str | None = None) -> Planned:
     out = Planned()
+    revoke, fault = _revoke_option(force, force_revoke)
+    if fault:  # nothing is forced on a request that does not say clearly what it wants
+        out.actions.append(Action.fail("force_revoke", fault, kind=ROTATE))
+        force = None
     pending = {s.tags.get(T.OF_TAG, "").lower(): s for s in secrets
                if s.name.lower().endswith(T.PENDING_SUFFIX) and T.OF_TAG in s.tags}
     by_name = {s.name.lower(): s for s in secrets}
@@ -125,7 +131,7 @@ def plan(secrets: list[SecretInfo], failures: dict[str, Failure], now: datetime,
         specs[secret.name.lower()] = spec
         forced = force is not None and force.lower() == secret.name.lower()
         action, status = _decide(secret, spec, pending.get(secret.name.lower()),
-                                 failures.get(secret.name), now, config, forced)
+                                 failures.get(secret.name), now, config, forced, revoke)
         if action:
             out.actions.append(action)
         out.rows.append(_row(secret, spec, status, action.reason if action else "", now, config))
@@ -135,6 +141,19 @@ def plan(secrets: list[SecretInfo], failures: dict[str, Failure], now: datetime,
     out.actions = _order(sorted(out.actions, key=lambda a: a.target.lower()), specs)
     out.rows.sort(key=lambda r: r["secret"].lower())
     return out
+
+
+def _revoke_option(force: str | None, value: str | None) -> tuple[bool, str | None]:
+    """force_revoke: (revoke?, fault)."""
+    if value is None:
+        return False, None
+    text = str(value).strip().lower()
+    if text not in ("true", "false", "yes", "no", "1", "0"):
+        return False, f"option force_revoke must be true or false, got {str(value)[:40]!r}"
+    revoke = text in ("true", "yes", "1")
+    if revoke and force is None:
+        return False, "option force_revoke goes with force NAME (the secret to rotate now)"
+    return revoke, None
 
 
 def conflicts(specs: list[T.RotationSpec]) -> dict[str, str]:
@@ -160,7 +179,7 @@ def conflicts(specs: list[T.RotationSpec]) -> dict[str, str]:
 
 
 def _decide(secret: SecretInfo, spec: T.RotationSpec, pending: SecretInfo | None,
-            failure: Failure | None, now: datetime, config, forced: bool
+            failure: Failure | None, now: datetime, config, forced: bool, revoke: bool = False
             ) -> tuple[Action | None, str]:
     name = secret.name
     step = pending.tags.get(T.STEP_TAG) if pending and pending.enabled else None
@@ -182,6 +201,10 @@ def _decide(secret: SecretInfo, spec: T.RotationSpec, pending: SecretInfo | None
                        params={**params, "resume": True}), "resuming")
     grace_until = parse_iso(secret.tags.get(T.GRACE_TAG))
     in_grace = (grace_until is not None and now < grace_until and spec.mode in (T.DUAL, T.ALTERNATE_ROLES))
+    if forced and in_grace and not revoke:
+        return (Action.skip(name, f"forced, but waits until {iso(grace_until)}: the previous value stays "
+                            "valid until then and this rotation would revoke it (force_revoke=true "
+                            "revokes it now)", kind=ROTATE), "waiting")
     if forced:
         reason = "forced"
         if in_grace:

@@ -119,7 +119,7 @@ def test_no_secret_value_leaks_on_any_path(rot, world, monkeypatch, debug_logs, 
         monkeypatch.setenv("OPS_SECRET_ROTATION__POSTGRES_DATABASE", "no_such_database")
         service.reset()
         for name in ("rot-storage", "rot-pg-admin", "rot-storage", "rot-pg-admin"):
-            bodies.append(json.dumps(rot.run(force=name)))
+            bodies.append(json.dumps(rot.run(force=name, force_revoke=True)))
             note()
         bodies.append(json.dumps(rot.run()))  # reports both blocked
         monkeypatch.setenv("OPS_SECRET_ROTATION__STORAGE_BLOB_ENDPOINT",
@@ -131,9 +131,9 @@ def test_no_secret_value_leaks_on_any_path(rot, world, monkeypatch, debug_logs, 
         redis = rot.current("rot-redis")
         rot.kv.set_secret("rot-redis", redis.value, tags=dict(redis.properties.tags,
                                                               **{"rotation-credential": "primary"}))
-        bodies.append(json.dumps(rot.run(force="rot-redis")))
+        bodies.append(json.dumps(rot.run(force="rot-redis", force_revoke=True)))
         for name in ("rot-storage", "rot-pg-admin"):  # someone acts: both resumed
-            status, body = http_run({"force": name, "dry_run": False})
+            status, body = http_run({"force": name, "dry_run": False, "force_revoke": "true"})
             bodies.append(body)
             note()
         # an ended grace period
