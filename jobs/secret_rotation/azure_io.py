@@ -32,7 +32,7 @@ from typing import Any, Callable
 from jobs import redact
 from jobs.secret_rotation import protocol as P
 from jobs.secret_rotation import tags as T
-from jobs.secret_rotation.plan import ACTIVE_STEPS, Failure, SecretInfo, iso
+from jobs.secret_rotation.plan import Failure, SecretInfo, iso, unfinished
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +50,17 @@ class Observed:
 
     def active_pending(self) -> set[str]:
         """Names (lower-case) of secrets with an unfinished rotation."""
-        return {s.tags.get(T.OF_TAG, "").lower() for s in self.secrets
-                if s.name.lower().endswith(T.PENDING_SUFFIX) and s.enabled
-                and s.tags.get(T.STEP_TAG) in ACTIVE_STEPS}
+        return unfinished(self.secrets)
 
 
 # -- observe ------------------------------------------------------------------------------------
 
 def observe(ctx) -> Observed:
-    client = ctx.clients.secrets
+    data, etag = ctx.load_state(STATE_KEY)
+    return Observed(list_secrets(ctx.clients.secrets), failures_of(data), etag)
+
+
+def list_secrets(client) -> list[SecretInfo]:
     listed = [SecretInfo(p.name, dict(p.tags or {}), bool(p.enabled), p.created_on, p.expires_on)
               for p in client.list_properties_of_secrets() if not p.managed]
     # A deleted pending secret may hold an unfinished rotation (the only copy of a password set).
@@ -66,9 +68,11 @@ def observe(ctx) -> Observed:
                           d.properties.created_on, d.properties.expires_on, deleted=True)
                for d in client.list_deleted_secrets()
                if d.name.lower().endswith(T.PENDING_SUFFIX) and T.OF_TAG in (d.properties.tags or {})]
-    data, etag = ctx.load_state(STATE_KEY)
-    failures = {name: Failure.from_json(row) for name, row in (data.get("secrets") or {}).items()}
-    return Observed(listed, failures, etag)
+    return listed
+
+
+def failures_of(state: dict[str, Any]) -> dict[str, Failure]:
+    return {name: Failure.from_json(row) for name, row in (state.get("secrets") or {}).items()}
 
 
 def save_failures(ctx, failures: dict[str, Failure], etag: str | None) -> None:

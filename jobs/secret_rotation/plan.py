@@ -2,8 +2,8 @@
 
 Input: the vault's secret listing (properties of each secret's current
 version, never a value; pending secrets ``<name>--pending`` included), the
-failure counters kept between runs, ``now``, the settings and the ``force``
-and ``force_revoke`` options. Output: Actions with a reason for a person, and one row per managed
+failure counters kept between runs, ``now``, the settings and the options
+``force``, ``force_revoke`` and ``resume_only``. Output: Actions with a reason for a person, and one row per managed
 secret for the run report. No Azure imports, no clock; a dry run stops here.
 
 Rules, per secret whose tags ask for rotation (tags.py):
@@ -26,6 +26,9 @@ Rules, per secret whose tags ask for rotation (tags.py):
 - otherwise, a grace period that has ended disables the previous version.
 A PostgreSQL rotation that needs the server administrator's password runs
 after a rotation of that administrator's secret in the same run.
+``resume_only`` (the resume timer's runs): only the interrupted rotations, those
+unfinished with no failure on record (a crash or a kill stopped them, not a
+fault), are resumed; everything else waits for the scheduled run.
 """
 from __future__ import annotations
 
@@ -95,13 +98,29 @@ def failure_applies(failure: Failure | None, secret: SecretInfo) -> bool:
     return failure is not None and failure.current_created == iso(secret.created_on)
 
 
+def unfinished(secrets: list[SecretInfo]) -> set[str]:
+    """Names (lower-case) of the secrets whose latest rotation is not finished."""
+    return {s.tags.get(T.OF_TAG, "").lower() for s in secrets
+            if s.name.lower().endswith(T.PENDING_SUFFIX) and s.enabled
+            and s.tags.get(T.STEP_TAG) in ACTIVE_STEPS}
+
+
+def interrupted(secrets: list[SecretInfo], failures: dict[str, Failure]) -> set[str]:
+    """Unfinished rotations with no failure on record: a crash or a kill stopped them."""
+    return unfinished(secrets) - {name.lower() for name in failures}
+
+
 def plan(secrets: list[SecretInfo], failures: dict[str, Failure], now: datetime, config,
-         force: str | None = None, force_revoke: str | None = None) -> Planned:
+         force: str | None = None, force_revoke: str | None = None,
+         resume_only: str | None = None) -> Planned:
     out = Planned()
     revoke, fault = _revoke_option(force, force_revoke)
     if fault:  # nothing is forced on a request that does not say clearly what it wants
         out.actions.append(Action.fail("force_revoke", fault, kind=ROTATE))
         force = None
+    only_resume, fault = _flag("resume_only", resume_only)
+    if fault:
+        out.actions.append(Action.fail("resume_only", fault, kind=ROTATE))
     pending = {s.tags.get(T.OF_TAG, "").lower(): s for s in secrets
                if s.name.lower().endswith(T.PENDING_SUFFIX) and T.OF_TAG in s.tags}
     by_name = {s.name.lower(): s for s in secrets}
@@ -138,19 +157,30 @@ def plan(secrets: list[SecretInfo], failures: dict[str, Failure], now: datetime,
     if force is not None and force.lower() not in by_name:
         out.actions.append(Action.fail(force, f"cannot force: no secret named {force} in the vault",
                                        kind=ROTATE))
+    if only_resume:
+        stopped = interrupted(secrets, failures)
+        out.actions = [a for a in out.actions if a.kind == ROTATE and a.params.get("resume")
+                       and a.target.lower() in stopped]
     out.actions = _order(sorted(out.actions, key=lambda a: a.target.lower()), specs)
     out.rows.sort(key=lambda r: r["secret"].lower())
     return out
 
 
-def _revoke_option(force: str | None, value: str | None) -> tuple[bool, str | None]:
-    """force_revoke: (revoke?, fault)."""
+def _flag(name: str, value: str | None) -> tuple[bool, str | None]:
+    """A true/false option: (value, fault)."""
     if value is None:
         return False, None
     text = str(value).strip().lower()
     if text not in ("true", "false", "yes", "no", "1", "0"):
-        return False, f"option force_revoke must be true or false, got {str(value)[:40]!r}"
-    revoke = text in ("true", "yes", "1")
+        return False, f"option {name} must be true or false, got {str(value)[:40]!r}"
+    return text in ("true", "yes", "1"), None
+
+
+def _revoke_option(force: str | None, value: str | None) -> tuple[bool, str | None]:
+    """force_revoke: (revoke?, fault)."""
+    revoke, fault = _flag("force_revoke", value)
+    if fault:
+        return False, fault
     if revoke and force is None:
         return False, "option force_revoke goes with force NAME (the secret to rotate now)"
     return revoke, None

@@ -161,3 +161,18 @@ def test_two_secrets_on_one_credential_are_both_refused():
     admin = {"rotation-kind": "postgres", "rotation-resource": PG, "rotation-credential": "admin"}
     actions, _ = one([secret("alt", alt), secret("single", single), secret("adm", admin)])
     assert {a.target for a in actions if a.verdict == "failed"} == {"alt", "single"}
+
+
+def test_resume_only_resumes_interrupted_rotations_and_nothing_else():
+    secrets = [secret("a", age_days=0), pending("a", step="set"),        # interrupted
+               secret("b", age_days=0), pending("b", step="tested"),     # failed: on record
+               secret("c", age_days=40),                                 # due
+               secret("d", {"rotation-kind": "nonsense"})]               # malformed
+    failures = {"b": Failure(1, "RotationError: test: refused", iso(NOW), None)}
+    planned = plan(secrets, failures, NOW, CONFIG, resume_only="true")
+    assert [(a.kind, a.target) for a in planned.actions] == [(ROTATE, "a")]
+    assert {r["secret"] for r in planned.rows} == {"a", "b", "c", "d"}  # the table stays whole
+    everything = plan(secrets, failures, NOW, CONFIG)
+    assert {a.target for a in everything.actions} == {"a", "b", "c", "d"}
+    bad = plan(secrets, failures, NOW, CONFIG, resume_only="sometimes").actions
+    assert ("resume_only", "failed") in [(a.target, a.verdict) for a in bad]
