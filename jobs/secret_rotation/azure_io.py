@@ -37,8 +37,8 @@ from jobs.secret_rotation.plan import Failure, SecretInfo, iso, unfinished
 log = logging.getLogger(__name__)
 
 STATE_KEY = "failures"
-REFRESH_API_VERSION = "2022-03-01"
-RECOVER_TIMEOUT_SECONDS = 120  # a soft-deleted pending secret's recovery usually takes seconds  # POST {site}/config/configreferences/appsettings/refresh
+REFRESH_API_VERSION = "2022-03-01"  # POST {site}/config/configreferences/appsettings/refresh
+RECOVER_TIMEOUT_SECONDS = 120  # a soft-deleted pending secret's recovery usually takes seconds
 
 
 @dataclass

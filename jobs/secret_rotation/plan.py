@@ -3,8 +3,10 @@
 Input: the vault's secret listing (properties of each secret's current
 version, never a value; pending secrets ``<name>--pending`` included), the
 failure counters kept between runs, ``now``, the settings and the options
-``force``, ``force_revoke`` and ``resume_only``. Output: Actions with a reason for a person, and one row per managed
-secret for the run report. No Azure imports, no clock; a dry run stops here.
+``force``, ``force_revoke`` and ``resume_only``. Output: Actions with a reason
+for a person, and one row per managed secret for the run report. No Azure
+imports, no clock; a dry run stops here. An option that does not parse is a
+failed outcome naming it, and nothing else is planned.
 
 Rules, per secret whose tags ask for rotation (tags.py):
 - tags that do not parse, a current version that is disabled, or two secrets
@@ -114,13 +116,10 @@ def plan(secrets: list[SecretInfo], failures: dict[str, Failure], now: datetime,
          force: str | None = None, force_revoke: str | None = None,
          resume_only: str | None = None) -> Planned:
     out = Planned()
-    revoke, fault = _revoke_option(force, force_revoke)
-    if fault:  # nothing is forced on a request that does not say clearly what it wants
-        out.actions.append(Action.fail("force_revoke", fault, kind=ROTATE))
-        force = None
-    only_resume, fault = _flag("resume_only", resume_only)
-    if fault:
-        out.actions.append(Action.fail("resume_only", fault, kind=ROTATE))
+    revoke, revoke_fault = _revoke_option(force, force_revoke)
+    only_resume, resume_fault = _flag("resume_only", resume_only)
+    faults = [Action.fail(option, fault, kind=ROTATE)
+              for option, fault in (("force_revoke", revoke_fault), ("resume_only", resume_fault)) if fault]
     pending = {s.tags.get(T.OF_TAG, "").lower(): s for s in secrets
                if s.name.lower().endswith(T.PENDING_SUFFIX) and T.OF_TAG in s.tags}
     by_name = {s.name.lower(): s for s in secrets}
@@ -161,6 +160,8 @@ def plan(secrets: list[SecretInfo], failures: dict[str, Failure], now: datetime,
         stopped = interrupted(secrets, failures)
         out.actions = [a for a in out.actions if a.kind == ROTATE and a.params.get("resume")
                        and a.target.lower() in stopped]
+    if faults:  # nothing is done on a request that is not clear (the rows still report every secret)
+        out.actions = faults
     out.actions = _order(sorted(out.actions, key=lambda a: a.target.lower()), specs)
     out.rows.sort(key=lambda r: r["secret"].lower())
     return out

@@ -6,6 +6,7 @@ promoted, and never promoted onto a secret that changed since it started."""
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
@@ -44,6 +45,7 @@ def test_a_deleted_finished_pending_secret_is_recovered_and_the_rotation_goes_on
     versions = rot.versions("rot-redis--pending")
     assert len(versions) >= 2 and not any(p.enabled for p in versions)
     assert "Stale-Pending-Value" not in rot.current("rot-redis").value
+    assert "Stale-Pending-Value" not in json.dumps(report)  # no value in the report
     assert ("POST", "/deletedsecrets/rot-redis--pending/recover") in [
         (r["method"], r["path"]) for r in rot.stack.sandbox.request_log()]
 
@@ -79,6 +81,7 @@ def test_deleted_mid_rotation_single_role_is_recovered_tested_again_and_finished
     assert "recovered rot-pg-app--pending" in done["detail"]
     assert rot.current(name).value == pending.value and rot.authenticates(name)
     assert pg_login(rot, "rotation_app", rot.current(name).value)
+    assert pending.value not in json.dumps(report)
     assert rot.pending(name) == ("finished", False)
 
 
