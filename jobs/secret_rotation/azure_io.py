@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import secrets as random_source
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 STATE_KEY = "failures"
 REFRESH_API_VERSION = "2022-03-01"  # POST {site}/config/configreferences/appsettings/refresh
 RECOVER_TIMEOUT_SECONDS = 120  # a soft-deleted pending secret's recovery usually takes seconds
+SETTLE_DELAYS = (1, 2, 4, 8, 15)  # seconds between writes Key Vault refuses just after a recovery
 
 
 @dataclass
@@ -187,8 +189,22 @@ class KeyVault:
     def write_pending(self, name: str, value: str, tags: dict[str, str]) -> P.Pending:
         if value != P.PLACEHOLDER:
             redact.remember(value)
-        written = self.client.set_secret(T.pending_name(name), value, tags=tags)
+        written = self._set_after_recovery(T.pending_name(name), value, tags)
         return P.Pending(written.properties.version, None if value == P.PLACEHOLDER else value, dict(tags))
+
+    def _set_after_recovery(self, name: str, value: str, tags: dict[str, str]):
+        """set_secret; a 409 ObjectIsBeingRecovered, which Key Vault may still answer after the
+        recovery's poller is done (Azure/azure-sdk-for-net#31581), is waited out, bounded."""
+        from azure.core.exceptions import ResourceExistsError
+        for delay in (*SETTLE_DELAYS, None):
+            try:
+                return self.client.set_secret(name, value, tags=tags)
+            except ResourceExistsError as exc:
+                if delay is None or _inner_code(exc) != "ObjectIsBeingRecovered":
+                    raise
+                log.info("%s is still being recovered; writing again in %ss", name, delay)
+                time.sleep(delay)
+        raise AssertionError("unreachable")
 
     def mark_pending(self, name: str, version: str, tags: dict[str, str], *, enabled: bool = True) -> None:
         self.client.update_secret_properties(T.pending_name(name), version, tags=tags, enabled=enabled)

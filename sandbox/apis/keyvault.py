@@ -27,7 +27,9 @@ World section `secrets` (seeded from the world file), a list of:
                  "scheduled_purge_date": "..."}}
 
 World section `keyvault_timing` (optional): {"recover_seconds": 1.5}, how long a
-recovery takes (default 0: at once).
+recovery takes (default 0: at once), and "recover_settle_seconds": how much longer
+a write (PUT) of the recovered name still answers 409 ObjectIsBeingRecovered
+although reads work (Azure/azure-sdk-for-net#31581; default 0).
 
 The handlers keep their working state in the section `keyvault` (built from
 `secrets` on first use after each world reset). Values are never logged.
@@ -274,7 +276,7 @@ def set_secret(req: Request, world: World, name: str):
         secret = store.get(name.lower())
         if secret is not None and secret["deleted"]:
             raise deleted_but_recoverable(secret["name"])
-        if secret is not None and _recovering(secret):
+        if secret is not None and time.time() < secret.get("recovery_settled_at", 0):
             raise being_recovered(secret["name"])
         if secret is None:
             secret = store[name.lower()] = {"name": name, "versions": [], "deleted": None}
@@ -386,5 +388,7 @@ def recover_deleted(req: Request, world: World, name: str):
         secret["deleted"] = None
         timing = world.section("keyvault_timing", {})
         secret["recovery_done_at"] = time.time() + float(timing.get("recover_seconds", 0))
+        secret["recovery_settled_at"] = (secret["recovery_done_at"]
+                                         + float(timing.get("recover_settle_seconds", 0)))
         world.version += 1
         return _bundle(req, secret, secret["versions"][-1], value=False)

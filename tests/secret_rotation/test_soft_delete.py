@@ -117,3 +117,19 @@ def test_the_sandbox_recovers_asynchronously(rot, world, kind):
         with pytest.raises(ResourceExistsError) as err:
             rot.kv.set_secret("rot-redis--pending", "x")
         assert err.value.response.json()["error"]["innererror"]["code"] == "ObjectIsBeingRecovered"
+
+
+def test_writes_refused_for_a_while_after_the_recovery_are_waited_out(rot, world):
+    """Key Vault may answer 409 ObjectIsBeingRecovered to a write even after the recovery's
+    poller is done (Azure/azure-sdk-for-net#31581): the new pending version is written once
+    it settles."""
+    data = deleted_pending_world("rot-redis", "finished")
+    data["keyvault_timing"]["recover_settle_seconds"] = 1.5
+    world(data)
+    report = rot.run(force="rot-redis")
+    done = actions(report)["rot-redis"]
+    assert done["status"] == "succeeded", done
+    assert rot.pending("rot-redis") == ("finished", False) and rot.authenticates("rot-redis")
+    refused = [r for r in rot.stack.sandbox.request_log()
+               if r["method"] == "PUT" and r["path"] == "/secrets/rot-redis--pending" and r["status"] == 409]
+    assert refused  # the sandbox did refuse at first
