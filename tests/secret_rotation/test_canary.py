@@ -95,6 +95,10 @@ def test_no_secret_value_leaks_on_any_path(rot, world, monkeypatch, debug_logs, 
             secret["tags"]["rotation-consumers"] = "rg-rotation/app-rotation-dev,rg-rotation/app-rotation-prod"
         if secret["name"] == "rot-pg-alt":
             secret["created"] = "-40d"
+    # and a soft-deleted pending secret, which the forced rotation below recovers
+    data["secrets"].append({"name": "rot-generated--pending", "value": "Deleted-Pending-Canary-Value-77",
+                            "enabled": False, "deleted": {"deleted_date": "-1d"},
+                            "tags": {"rotation-of": "rot-generated", "rotation-step": "finished"}})
     world(data)
     note()
     seeded = set(seen)
@@ -156,6 +160,7 @@ def test_no_secret_value_leaks_on_any_path(rot, world, monkeypatch, debug_logs, 
         "notifications": json.dumps(receiver.received),
     }
     assert len(seen - seeded) >= 8, "the runs made new values of every kind"
+    assert "Deleted-Pending-Canary-Value-77" in seen and "recovered rot-generated--pending" in "\n".join(bodies)
     assert "http_logging_policy" in channels["logs (raw, DEBUG)"]  # the SDK did log at DEBUG
     assert receiver.received, "failures were notified"
     for channel, text in channels.items():
