@@ -173,6 +173,8 @@ def resume_from_timer(timer) -> dict | None:
     from jobs import service
     from jobs.timers import run_from_timer
     env = service.environment()
+    if not env.settings.keyvault_url:  # the job is not used here; its scheduled run says so
+        return None
     state, _ = env.store.load_state(JOB.name, azure_io.STATE_KEY)
     stopped = interrupted(azure_io.list_secrets(env.clients.secrets), azure_io.failures_of(state))
     if not stopped:

@@ -100,3 +100,12 @@ def test_a_failed_rotation_is_left_to_the_daily_run(rot, monkeypatch):
     user_function(RESUME_TIMER)(TimerRequest())
     assert service.latest("secret-rotation")["run_id"] == failed["run_id"]
     assert writes(rot.stack) == [] and rot.pending("rot-storage") == ("set", True)
+
+
+def test_without_a_vault_the_resume_timer_stays_quiet(app_env, monkeypatch):
+    """An app that does not use secret-rotation (no OPS_KEYVAULT_URL) gets no failed
+    invocation every five minutes; its scheduled run still says what is missing."""
+    monkeypatch.delenv("OPS_KEYVAULT_URL")
+    service.reset()
+    assert user_function(RESUME_TIMER)(TimerRequest()) is None
+    assert service.latest("secret-rotation") is None
