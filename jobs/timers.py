@@ -16,14 +16,14 @@ class RunFailed(Exception):
     pass
 
 
-def run_from_timer(name: str, timer) -> dict | None:
+def run_from_timer(name: str, timer, options: dict[str, str] | None = None) -> dict | None:
     from jobs import service
     from jobs.store import AlreadyRunning
     if getattr(timer, "past_due", False):
         log.warning("%s timer is past due: running now to catch up", name)
     dry_run = service.environment().settings.timer_dry_run
     try:
-        report = service.run(name, trigger="timer", dry_run=dry_run)
+        report = service.run(name, trigger="timer", dry_run=dry_run, options=options)
     except AlreadyRunning as exc:
         log.warning("%s: skipped this timer run: %s", name, exc)
         return None

@@ -1,8 +1,9 @@
 """What secret-rotation reads from and writes to Azure: the vault, the
 resources' management planes and their data planes (for the test step).
 
-- ``observe()``: one paged listing of the vault's secrets (properties only, no
-  value) and the failure counters from the run store.
+- ``observe()``: paged listings of the vault's secrets and of its soft-deleted
+  pending secrets (properties only, no value) and the failure counters from the
+  run store.
 - ``KeyVault``: the protocol's vault over ``SecretClient``.
 - ``RedisResource`` / ``StorageResource``: list and regenerate keys (Resource
   Manager); the test is AUTH + PING over TLS with redis-py, or a Shared Key
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import secrets as random_source
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -31,12 +33,14 @@ from typing import Any, Callable
 from jobs import redact
 from jobs.secret_rotation import protocol as P
 from jobs.secret_rotation import tags as T
-from jobs.secret_rotation.plan import ACTIVE_STEPS, Failure, SecretInfo, iso
+from jobs.secret_rotation.plan import Failure, SecretInfo, iso, unfinished
 
 log = logging.getLogger(__name__)
 
 STATE_KEY = "failures"
 REFRESH_API_VERSION = "2022-03-01"  # POST {site}/config/configreferences/appsettings/refresh
+RECOVER_TIMEOUT_SECONDS = 120  # a soft-deleted pending secret's recovery usually takes seconds
+SETTLE_DELAYS = (1, 2, 4, 8, 15)  # seconds between writes Key Vault refuses just after a recovery
 
 
 @dataclass
@@ -48,19 +52,29 @@ class Observed:
 
     def active_pending(self) -> set[str]:
         """Names (lower-case) of secrets with an unfinished rotation."""
-        return {s.tags.get(T.OF_TAG, "").lower() for s in self.secrets
-                if s.name.lower().endswith(T.PENDING_SUFFIX) and s.enabled
-                and s.tags.get(T.STEP_TAG) in ACTIVE_STEPS}
+        return unfinished(self.secrets)
 
 
 # -- observe ------------------------------------------------------------------------------------
 
 def observe(ctx) -> Observed:
-    listed = [SecretInfo(p.name, dict(p.tags or {}), bool(p.enabled), p.created_on, p.expires_on)
-              for p in ctx.clients.secrets.list_properties_of_secrets() if not p.managed]
     data, etag = ctx.load_state(STATE_KEY)
-    failures = {name: Failure.from_json(row) for name, row in (data.get("secrets") or {}).items()}
-    return Observed(listed, failures, etag)
+    return Observed(list_secrets(ctx.clients.secrets), failures_of(data), etag)
+
+
+def list_secrets(client) -> list[SecretInfo]:
+    listed = [SecretInfo(p.name, dict(p.tags or {}), bool(p.enabled), p.created_on, p.expires_on)
+              for p in client.list_properties_of_secrets() if not p.managed]
+    # A deleted pending secret may hold an unfinished rotation (the only copy of a password set).
+    listed += [SecretInfo(d.name, dict(d.properties.tags or {}), bool(d.properties.enabled),
+                          d.properties.created_on, d.properties.expires_on, deleted=True)
+               for d in client.list_deleted_secrets()
+               if d.name.lower().endswith(T.PENDING_SUFFIX) and T.OF_TAG in (d.properties.tags or {})]
+    return listed
+
+
+def failures_of(state: dict[str, Any]) -> dict[str, Failure]:
+    return {name: Failure.from_json(row) for name, row in (state.get("secrets") or {}).items()}
 
 
 def save_failures(ctx, failures: dict[str, Failure], etag: str | None) -> None:
@@ -81,6 +95,8 @@ def rotate(ctx, name: str, params: dict[str, Any]) -> str:
         raise P.RotationError(f"tags: {err.fault}") from None
     if spec is None:
         raise P.RotationError(f"{name} is no longer tagged for rotation")
+    rotation = build_rotation(ctx.clients, ctx.settings, spec, vault, ctx.now)
+    recovered = P.recover(rotation)
     pending = vault.pending(name)
     if pending is None or pending.step not in P.ACTIVE:
         if params.get("resume"):
@@ -88,7 +104,9 @@ def rotate(ctx, name: str, params: dict[str, Any]) -> str:
         if (iso(current.created_on) != params.get("observed_created")
                 or current.tags.get(T.ID_TAG) != params.get("observed_id")):
             return "nothing to do: another run rotated this secret meanwhile"
-    return P.run(build_rotation(ctx.clients, ctx.settings, spec, vault, ctx.now)).detail()
+    if recovered:
+        rotation.notes.append(recovered)
+    return P.run(rotation).detail()
 
 
 def build_rotation(clients, settings, spec: T.RotationSpec, vault: "KeyVault", now: datetime, *,
@@ -151,11 +169,42 @@ class KeyVault:
         redact.remember(value)
         return P.Pending(secret.properties.version, value, dict(secret.properties.tags or {}))
 
+    def recover_pending(self, name: str) -> bool:
+        """Recover the pending secret if it is soft-deleted (its name cannot be written until
+        then); waits for the recovery, which is asynchronous. False when it is not deleted."""
+        from azure.core.exceptions import ResourceNotFoundError
+        pending_name = T.pending_name(name)
+        try:
+            self.client.get_deleted_secret(pending_name)
+        except ResourceNotFoundError:
+            return False
+        poller = self.client.begin_recover_deleted_secret(pending_name)
+        poller.wait(timeout=RECOVER_TIMEOUT_SECONDS)
+        if not poller.done():
+            raise P.RotationError(f"{pending_name} was deleted; its recovery has not completed after "
+                                  f"{RECOVER_TIMEOUT_SECONDS} s (the next run goes on)")
+        log.info("%s: recovered the soft-deleted %s", name, pending_name)
+        return True
+
     def write_pending(self, name: str, value: str, tags: dict[str, str]) -> P.Pending:
         if value != P.PLACEHOLDER:
             redact.remember(value)
-        written = self.client.set_secret(T.pending_name(name), value, tags=tags)
+        written = self._set_after_recovery(T.pending_name(name), value, tags)
         return P.Pending(written.properties.version, None if value == P.PLACEHOLDER else value, dict(tags))
+
+    def _set_after_recovery(self, name: str, value: str, tags: dict[str, str]):
+        """set_secret; a 409 ObjectIsBeingRecovered, which Key Vault may still answer after the
+        recovery's poller is done (Azure/azure-sdk-for-net#31581), is waited out, bounded."""
+        from azure.core.exceptions import ResourceExistsError
+        for delay in (*SETTLE_DELAYS, None):
+            try:
+                return self.client.set_secret(name, value, tags=tags)
+            except ResourceExistsError as exc:
+                if delay is None or _inner_code(exc) != "ObjectIsBeingRecovered":
+                    raise
+                log.info("%s is still being recovered; writing again in %ss", name, delay)
+                time.sleep(delay)
+        raise AssertionError("unreachable")
 
     def mark_pending(self, name: str, version: str, tags: dict[str, str], *, enabled: bool = True) -> None:
         self.client.update_secret_properties(T.pending_name(name), version, tags=tags, enabled=enabled)

@@ -17,8 +17,8 @@ from typing import Any
 from jobs.model import Action, RunReport
 from jobs.runner import Job, RunContext
 from jobs.secret_rotation import azure_io
-from jobs.secret_rotation.plan import (BLOCKED, END_GRACE, ROTATE, Failure, failure_applies, iso,
-                                       plan as plan_run)
+from jobs.secret_rotation.plan import (BLOCKED, END_GRACE, ROTATE, Failure, failure_applies,
+                                       interrupted, iso, plan as plan_run)
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,11 @@ def lock_name(secret: str) -> str:
 class SecretRotationJob(Job):
     name = "secret-rotation"
     concurrency = 4  # rotations of different secrets at once; each holds its own lease
-    options = {"force": "rotate this secret now (its Key Vault name), even if it is not due"}
+    options = {"force": "rotate this secret now (its Key Vault name), even if it is not due",
+               "force_revoke": "with force: true also rotates a dual credential whose previous value "
+                               "is in its grace period, revoking that value now (default false: wait)",
+               "resume_only": "true: only resume rotations a crash or kill left unfinished (what the "
+                              "resume timer runs)"}
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -43,7 +47,8 @@ class SecretRotationJob(Job):
 
     def plan(self, observed: azure_io.Observed, ctx: RunContext) -> list[Action]:
         planned = plan_run(observed.secrets, observed.failures, ctx.now, ctx.settings.secret_rotation,
-                           ctx.options.get("force"))
+                           ctx.options.get("force"), ctx.options.get("force_revoke"),
+                           ctx.options.get("resume_only"))
         observed.rows = planned.rows
         return planned.actions
 
@@ -159,3 +164,20 @@ def _num(value) -> str:
 
 
 JOB = SecretRotationJob()
+
+
+def resume_from_timer(timer) -> dict | None:
+    """The resume timer: runs the job for the rotations a crash or kill left unfinished, so
+    they do not wait for the daily run; when there is none, a cheap look (the vault's
+    listing and the failure counters) and nothing else: no lock, no run record."""
+    from jobs import service
+    from jobs.timers import run_from_timer
+    env = service.environment()
+    if not env.settings.keyvault_url:  # the job is not used here; its scheduled run says so
+        return None
+    state, _ = env.store.load_state(JOB.name, azure_io.STATE_KEY)
+    stopped = interrupted(azure_io.list_secrets(env.clients.secrets), azure_io.failures_of(state))
+    if not stopped:
+        return None
+    log.info("%s: resuming interrupted rotations of %s", JOB.name, ", ".join(sorted(stopped)))
+    return run_from_timer(JOB.name, timer, options={"resume_only": "true"})

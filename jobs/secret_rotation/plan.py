@@ -2,9 +2,11 @@
 
 Input: the vault's secret listing (properties of each secret's current
 version, never a value; pending secrets ``<name>--pending`` included), the
-failure counters kept between runs, ``now``, the settings and the ``force``
-option. Output: Actions with a reason for a person, and one row per managed
-secret for the run report. No Azure imports, no clock; a dry run stops here.
+failure counters kept between runs, ``now``, the settings and the options
+``force``, ``force_revoke`` and ``resume_only``. Output: Actions with a reason
+for a person, and one row per managed secret for the run report. No Azure
+imports, no clock; a dry run stops here. An option that does not parse is a
+failed outcome naming it, and nothing else is planned.
 
 Rules, per secret whose tags ask for rotation (tags.py):
 - tags that do not parse, a current version that is disabled, or two secrets
@@ -15,14 +17,20 @@ Rules, per secret whose tags ask for rotation (tags.py):
   current version) stop retrying; every later run reports it as failed until
   someone acts (``--force NAME``, or a new version written by hand);
 - an unfinished rotation (its pending secret is enabled and not finished) is
-  resumed, never started twice;
-- forced (``force`` names it): rotated now;
+  resumed, never started twice, even when its pending secret was soft-deleted
+  (the rotation recovers it first);
+- forced (``force`` names it): rotated now, except that a dual credential
+  still waits for the previous value's grace period unless ``force_revoke``
+  (true) says to revoke it now;
 - due: older than its period, or expiring within ``near_expiry_days``;
   a dual credential waits while the previous value's grace period runs (the
   key it would regenerate may still be read from a cache);
 - otherwise, a grace period that has ended disables the previous version.
 A PostgreSQL rotation that needs the server administrator's password runs
 after a rotation of that administrator's secret in the same run.
+``resume_only`` (the resume timer's runs): only the interrupted rotations, those
+unfinished with no failure on record (a crash or a kill stopped them, not a
+fault), are resumed; everything else waits for the scheduled run.
 """
 from __future__ import annotations
 
@@ -46,6 +54,7 @@ class SecretInfo:
     enabled: bool = True
     created_on: datetime | None = None
     expires_on: datetime | None = None
+    deleted: bool = False  # soft-deleted (listed among the vault's deleted secrets)
 
 
 @dataclass(frozen=True)
@@ -91,9 +100,26 @@ def failure_applies(failure: Failure | None, secret: SecretInfo) -> bool:
     return failure is not None and failure.current_created == iso(secret.created_on)
 
 
+def unfinished(secrets: list[SecretInfo]) -> set[str]:
+    """Names (lower-case) of the secrets whose latest rotation is not finished."""
+    return {s.tags.get(T.OF_TAG, "").lower() for s in secrets
+            if s.name.lower().endswith(T.PENDING_SUFFIX) and s.enabled
+            and s.tags.get(T.STEP_TAG) in ACTIVE_STEPS}
+
+
+def interrupted(secrets: list[SecretInfo], failures: dict[str, Failure]) -> set[str]:
+    """Unfinished rotations with no failure on record: a crash or a kill stopped them."""
+    return unfinished(secrets) - {name.lower() for name in failures}
+
+
 def plan(secrets: list[SecretInfo], failures: dict[str, Failure], now: datetime, config,
-         force: str | None = None) -> Planned:
+         force: str | None = None, force_revoke: str | None = None,
+         resume_only: str | None = None) -> Planned:
     out = Planned()
+    revoke, revoke_fault = _revoke_option(force, force_revoke)
+    only_resume, resume_fault = _flag("resume_only", resume_only)
+    faults = [Action.fail(option, fault, kind=ROTATE)
+              for option, fault in (("force_revoke", revoke_fault), ("resume_only", resume_fault)) if fault]
     pending = {s.tags.get(T.OF_TAG, "").lower(): s for s in secrets
                if s.name.lower().endswith(T.PENDING_SUFFIX) and T.OF_TAG in s.tags}
     by_name = {s.name.lower(): s for s in secrets}
@@ -123,16 +149,42 @@ def plan(secrets: list[SecretInfo], failures: dict[str, Failure], now: datetime,
         specs[secret.name.lower()] = spec
         forced = force is not None and force.lower() == secret.name.lower()
         action, status = _decide(secret, spec, pending.get(secret.name.lower()),
-                                 failures.get(secret.name), now, config, forced)
+                                 failures.get(secret.name), now, config, forced, revoke)
         if action:
             out.actions.append(action)
         out.rows.append(_row(secret, spec, status, action.reason if action else "", now, config))
     if force is not None and force.lower() not in by_name:
         out.actions.append(Action.fail(force, f"cannot force: no secret named {force} in the vault",
                                        kind=ROTATE))
+    if only_resume:
+        stopped = interrupted(secrets, failures)
+        out.actions = [a for a in out.actions if a.kind == ROTATE and a.params.get("resume")
+                       and a.target.lower() in stopped]
+    if faults:  # nothing is done on a request that is not clear (the rows still report every secret)
+        out.actions = faults
     out.actions = _order(sorted(out.actions, key=lambda a: a.target.lower()), specs)
     out.rows.sort(key=lambda r: r["secret"].lower())
     return out
+
+
+def _flag(name: str, value: str | None) -> tuple[bool, str | None]:
+    """A true/false option: (value, fault)."""
+    if value is None:
+        return False, None
+    text = str(value).strip().lower()
+    if text not in ("true", "false", "yes", "no", "1", "0"):
+        return False, f"option {name} must be true or false, got {str(value)[:40]!r}"
+    return text in ("true", "yes", "1"), None
+
+
+def _revoke_option(force: str | None, value: str | None) -> tuple[bool, str | None]:
+    """force_revoke: (revoke?, fault)."""
+    revoke, fault = _flag("force_revoke", value)
+    if fault:
+        return False, fault
+    if revoke and force is None:
+        return False, "option force_revoke goes with force NAME (the secret to rotate now)"
+    return revoke, None
 
 
 def conflicts(specs: list[T.RotationSpec]) -> dict[str, str]:
@@ -158,7 +210,7 @@ def conflicts(specs: list[T.RotationSpec]) -> dict[str, str]:
 
 
 def _decide(secret: SecretInfo, spec: T.RotationSpec, pending: SecretInfo | None,
-            failure: Failure | None, now: datetime, config, forced: bool
+            failure: Failure | None, now: datetime, config, forced: bool, revoke: bool = False
             ) -> tuple[Action | None, str]:
     name = secret.name
     step = pending.tags.get(T.STEP_TAG) if pending and pending.enabled else None
@@ -174,10 +226,16 @@ def _decide(secret: SecretInfo, spec: T.RotationSpec, pending: SecretInfo | None
                             f"with --force {name}", kind=BLOCKED), "blocked")
     if step in ACTIVE_STEPS:
         rid = pending.tags.get(T.ID_TAG, "?")
-        return (Action(ROTATE, name, f"resume rotation {rid} after step {step}",
+        deleted = (f" (its pending secret {pending.name} was deleted: recover it)"
+                   if pending.deleted else "")
+        return (Action(ROTATE, name, f"resume rotation {rid} after step {step}{deleted}",
                        params={**params, "resume": True}), "resuming")
     grace_until = parse_iso(secret.tags.get(T.GRACE_TAG))
     in_grace = (grace_until is not None and now < grace_until and spec.mode in (T.DUAL, T.ALTERNATE_ROLES))
+    if forced and in_grace and not revoke:
+        return (Action.skip(name, f"forced, but waits until {iso(grace_until)}: the previous value stays "
+                            "valid until then and this rotation would revoke it (force_revoke=true "
+                            "revokes it now)", kind=ROTATE), "waiting")
     if forced:
         reason = "forced"
         if in_grace:

@@ -9,7 +9,9 @@ are the rotation's record (tags.py names them): ``rotation-id``,
 finished), ``rotation-credential`` (the credential being set),
 ``rotation-base-version`` (the current version it started from) and
 ``rotation-started``. The pending secret is never deleted (a soft-deleted name
-cannot be reused until purged): a finished rotation disables its version.
+cannot be reused until purged): a finished rotation disables its version. If
+someone deletes it anyway, ``recover()`` recovers it before the next rotation
+of that secret.
 
 Every step reads the marker first and does nothing unless it is the next one,
 so ``run()`` after a crash at any point resumes where the persisted state says
@@ -108,6 +110,7 @@ class Pending:
 class Vault(Protocol):
     def current(self, name: str) -> Current: ...
     def pending(self, name: str) -> Pending | None: ...
+    def recover_pending(self, name: str) -> bool: ...
     def write_pending(self, name: str, value: str, tags: dict[str, str]) -> Pending: ...
     def mark_pending(self, name: str, version: str, tags: dict[str, str], *, enabled: bool = True) -> None: ...
     def write_current(self, name: str, value: str, tags: dict[str, str], content_type: str | None,
@@ -276,6 +279,30 @@ def finish(r: Rotation) -> None:
     r.vault.mark_pending(r.name, pending.version, {**pending.tags, T.STEP_TAG: "finished"},
                          enabled=False)
     log.info("%s: rotation %s finished", r.name, pending.rotation_id)
+
+
+def recover(r: Rotation) -> str | None:
+    """A soft-deleted pending secret blocks its name (409) until recovered or purged: recover
+    it (it may hold the only copy of a password already set). A recovered unfinished rotation
+    is tested again before promotion, and abandoned if the secret has a new version since."""
+    if not r.vault.recover_pending(r.name):
+        return None
+    note = f"recovered {r.spec.pending_name}, which had been deleted"
+    pending = r.vault.pending(r.name)
+    if pending is None or pending.step not in ACTIVE or pending.step == "promoted":
+        return note
+    current = r.vault.current(r.name)
+    if current.version != pending.base_version:
+        r.vault.mark_pending(r.name, pending.version, {**pending.tags, T.STEP_TAG: "abandoned"},
+                             enabled=False)
+        raise RotationError(
+            f"{note}: its rotation {pending.rotation_id} started from version {pending.base_version}, "
+            f"but {r.name}'s current version is {current.version}; the rotation is abandoned, never "
+            "promoted" + ("; the role's password may be the pending one, check which value consumers "
+                          "need" if r.spec.mode == T.SINGLE_ROLE else ""))
+    if pending.step == "tested":  # time passed while it was deleted: test the value again
+        r.vault.mark_pending(r.name, pending.version, {**pending.tags, T.STEP_TAG: "set"})
+    return note
 
 
 STEP_FUNCTIONS = {"create": create, "set": set_credential, "test": test, "promote": promote,

@@ -4,7 +4,10 @@ Faithful where a rotation job depends on it: versions (listed in version-id
 order, which is random hex, not time order), tags per version (a new version
 does not inherit them), disabled versions refusing reads (403 SecretDisabled),
 soft delete (a deleted name cannot be set again until purged or recovered:
-409), purge and recover. Secret ids use the request's own base URL.
+409 ObjectIsDeletedButRecoverable), purge and recover. Recovery is asynchronous,
+as in Azure: for a while after the recover call the secret still answers 404 and
+a write 409 ObjectIsBeingRecovered (the SDK's poller waits it out). Secret ids
+use the request's own base URL.
 
 World section `secrets` (seeded from the world file), a list of:
 
@@ -22,6 +25,11 @@ World section `secrets` (seeded from the world file), a list of:
         {"value": "...", "created": "...", "enabled": false, "tags": {}, ...}],   # keys as above
      "deleted": {"deleted_date": "...",     # optional: seeded as soft-deleted
                  "scheduled_purge_date": "..."}}
+
+World section `keyvault_timing` (optional): {"recover_seconds": 1.5}, how long a
+recovery takes (default 0: at once), and "recover_settle_seconds": how much longer
+a write (PUT) of the recovered name still answers 409 ObjectIsBeingRecovered
+although reads work (Azure/azure-sdk-for-net#31581; default 0).
 
 The handlers keep their working state in the section `keyvault` (built from
 `secrets` on first use after each world reset). Values are never logged.
@@ -83,6 +91,12 @@ def deleted_but_recoverable(name: str) -> KeyVaultError:
                          f"Secret {name} is currently in a deleted but recoverable state, and its name "
                          f"cannot be reused; in this state, the secret can only be recovered or purged.",
                          "ObjectIsDeletedButRecoverable")
+
+
+def being_recovered(name: str) -> KeyVaultError:
+    # As answered while a recovery runs (hashicorp/terraform-provider-azurerm#12285).
+    return KeyVaultError(409, "Conflict", f"Secret {name} is currently being recovered and cannot be "
+                         "re-created; retry later.", "ObjectIsBeingRecovered")
 
 
 def bad_parameter(message: str) -> KeyVaultError:
@@ -156,9 +170,14 @@ def _check_name(name: str) -> None:
         raise bad_parameter(f"The request URI contains an invalid name: {name}")
 
 
+def _recovering(secret: dict[str, Any]) -> bool:
+    """Recovered, but the recovery has not completed yet."""
+    return time.time() < secret.get("recovery_done_at", 0)
+
+
 def _live(world: World, name: str) -> dict[str, Any]:
     secret = _store(world).get(name.lower())
-    if secret is None or secret["deleted"]:
+    if secret is None or secret["deleted"] or _recovering(secret):
         raise secret_not_found(name)
     return secret
 
@@ -237,7 +256,7 @@ def list_versions(req: Request, world: World, name: str):
 def list_secrets(req: Request, world: World):
     # specification/keyvault/data-plane/Secrets/examples/2026-04-01/GetSecrets-example.json
     with world.lock:
-        live = [s for s in _store(world).values() if not s["deleted"]]
+        live = [s for s in _store(world).values() if not s["deleted"] and not _recovering(s)]
         items = [_item(req, s, s["versions"][-1], versioned=False)
                  for s in sorted(live, key=lambda s: s["name"].lower())]
         return paged(req, items, _page_size(req))
@@ -257,6 +276,8 @@ def set_secret(req: Request, world: World, name: str):
         secret = store.get(name.lower())
         if secret is not None and secret["deleted"]:
             raise deleted_but_recoverable(secret["name"])
+        if secret is not None and time.time() < secret.get("recovery_settled_at", 0):
+            raise being_recovered(secret["name"])
         if secret is None:
             secret = store[name.lower()] = {"name": name, "versions": [], "deleted": None}
         version = {"version": uuid.uuid4().hex, "value": body["value"],
@@ -365,5 +386,9 @@ def recover_deleted(req: Request, world: World, name: str):
     with world.lock:
         secret = _deleted_secret(world, name)
         secret["deleted"] = None
+        timing = world.section("keyvault_timing", {})
+        secret["recovery_done_at"] = time.time() + float(timing.get("recover_seconds", 0))
+        secret["recovery_settled_at"] = (secret["recovery_done_at"]
+                                         + float(timing.get("recover_settle_seconds", 0)))
         world.version += 1
         return _bundle(req, secret, secret["versions"][-1], value=False)

@@ -226,3 +226,35 @@ def test_killed_at_a_step_boundary_a_rerun_converges_and_consumers_keep_working(
         assert all(kept.get(v) == value for v, value, _ in versions), secret
     assert_nothing_lost(before_runs, crash.stored(), may_change=(f"latest/{JOB}.json",))
     crash.assert_no_leak(killed, blocked, rerun)
+
+
+def test_killed_in_the_single_role_window_the_resume_timer_completes_it_within_minutes(crash):
+    """SIGKILLed once the server administrator's password is the pending one (every consumer
+    of rot-pg-admin locked out): the resume timer, every five minutes, finishes it as soon as
+    the killed run's lease lapses, instead of the next daily run."""
+    from azure.functions.timer import TimerRequest
+    from jobs import service
+    from tests.app_functions import user_function
+    from tests.resilience.crashing import LOCK_SECONDS, wait_for_locks_to_lapse
+    resume = user_function("timer_secret_rotation_resume")
+    h = seed(crash)
+    killed = crash.run(JOB, now(), trigger=at_marker(crash.stack, "rot-pg-admin", "set"))
+    assert killed.killed, killed.describe()
+    assert marker(crash.stack, "rot-pg-admin") in ("set", "tested")
+    assert not h.authenticates("rot-pg-admin")  # the single-role window, left open by the kill
+    interrupted = {n for n in MODES if marker(crash.stack, n) in ACTIVE}
+
+    resume(TimerRequest())  # the killed run's lease still holds: skipped, tried again next time
+    assert service.latest(JOB) is None or service.latest(JOB)["trigger"] != "timer"
+    wait_for_locks_to_lapse(crash.runs, LOCK_SECONDS + 5)
+    resume(TimerRequest())
+
+    report = service.latest(JOB)
+    assert report["trigger"] == "timer" and report["status"] == "succeeded", report
+    resumed = {a["target"]: a for a in report["actions"]}
+    assert set(resumed) == interrupted, (resumed, killed.describe())
+    assert all(a["status"] == "succeeded" and "resumed after step" in a["detail"]
+               for a in resumed.values())
+    assert_consumers_authenticate(h, crash.stack, "after the resume timer")
+    assert h.authenticates("rot-pg-admin") and h.pending("rot-pg-admin") == ("finished", False)
+    crash.assert_no_leak(killed)

@@ -29,9 +29,11 @@ class Harness:
 
     # -- running ---------------------------------------------------------------------
     def run(self, *, dry_run: bool = False, force: str | None = None, now: datetime | None = None,
-            trigger: str = "cli") -> dict:
+            trigger: str = "cli", force_revoke: bool = False) -> dict:
         from jobs import service
         options = {"force": force} if force else {}
+        if force_revoke:
+            options["force_revoke"] = "true"
         return service.run(JOB, trigger=trigger, dry_run=dry_run, now=now, options=options)
 
     def rotation(self, name: str, now: datetime | None = None):

@@ -95,6 +95,10 @@ def test_no_secret_value_leaks_on_any_path(rot, world, monkeypatch, debug_logs, 
             secret["tags"]["rotation-consumers"] = "rg-rotation/app-rotation-dev,rg-rotation/app-rotation-prod"
         if secret["name"] == "rot-pg-alt":
             secret["created"] = "-40d"
+    # and a soft-deleted pending secret, which the forced rotation below recovers
+    data["secrets"].append({"name": "rot-generated--pending", "value": "Deleted-Pending-Canary-Value-77",
+                            "enabled": False, "deleted": {"deleted_date": "-1d"},
+                            "tags": {"rotation-of": "rot-generated", "rotation-step": "finished"}})
     world(data)
     note()
     seeded = set(seen)
@@ -119,7 +123,7 @@ def test_no_secret_value_leaks_on_any_path(rot, world, monkeypatch, debug_logs, 
         monkeypatch.setenv("OPS_SECRET_ROTATION__POSTGRES_DATABASE", "no_such_database")
         service.reset()
         for name in ("rot-storage", "rot-pg-admin", "rot-storage", "rot-pg-admin"):
-            bodies.append(json.dumps(rot.run(force=name)))
+            bodies.append(json.dumps(rot.run(force=name, force_revoke=True)))
             note()
         bodies.append(json.dumps(rot.run()))  # reports both blocked
         monkeypatch.setenv("OPS_SECRET_ROTATION__STORAGE_BLOB_ENDPOINT",
@@ -131,9 +135,9 @@ def test_no_secret_value_leaks_on_any_path(rot, world, monkeypatch, debug_logs, 
         redis = rot.current("rot-redis")
         rot.kv.set_secret("rot-redis", redis.value, tags=dict(redis.properties.tags,
                                                               **{"rotation-credential": "primary"}))
-        bodies.append(json.dumps(rot.run(force="rot-redis")))
+        bodies.append(json.dumps(rot.run(force="rot-redis", force_revoke=True)))
         for name in ("rot-storage", "rot-pg-admin"):  # someone acts: both resumed
-            status, body = http_run({"force": name, "dry_run": False})
+            status, body = http_run({"force": name, "dry_run": False, "force_revoke": "true"})
             bodies.append(body)
             note()
         # an ended grace period
@@ -156,6 +160,7 @@ def test_no_secret_value_leaks_on_any_path(rot, world, monkeypatch, debug_logs, 
         "notifications": json.dumps(receiver.received),
     }
     assert len(seen - seeded) >= 8, "the runs made new values of every kind"
+    assert "Deleted-Pending-Canary-Value-77" in seen and "recovered rot-generated--pending" in "\n".join(bodies)
     assert "http_logging_policy" in channels["logs (raw, DEBUG)"]  # the SDK did log at DEBUG
     assert receiver.received, "failures were notified"
     for channel, text in channels.items():

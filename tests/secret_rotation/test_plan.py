@@ -27,8 +27,8 @@ def pending(of="s", step="set", enabled=True, rid="r-1"):
                       enabled, NOW - timedelta(hours=1))
 
 
-def one(secrets, failures=None, force=None, now=NOW):
-    planned = plan(secrets, failures or {}, now, CONFIG, force)
+def one(secrets, failures=None, force=None, now=NOW, force_revoke=None):
+    planned = plan(secrets, failures or {}, now, CONFIG, force, force_revoke)
     return planned.actions, {r["secret"]: r for r in planned.rows}
 
 
@@ -78,6 +78,17 @@ def test_force_rotates_now_and_names_what_cannot_be_forced():
     assert actions[0].verdict == "failed" and "no secret named missing" in actions[0].reason
 
 
+@pytest.mark.parametrize("force, force_revoke, error", [
+    ("s", "maybe", "option force_revoke must be true or false, got 'maybe'"),
+    (None, "true", "option force_revoke goes with force NAME (the secret to rotate now)"),
+])
+def test_force_revoke_is_checked(force, force_revoke, error):
+    actions, _ = one([secret(age_days=40)], force=force, force_revoke=force_revoke)
+    # only the fault: not even the due rotation runs on a request that is not clear
+    assert [(a.target, a.verdict, a.reason) for a in actions] == [("force_revoke", "failed", error)]
+    assert one([secret(age_days=0)], force="s", force_revoke="false")[0][0].reason == "forced"
+
+
 def test_blocked_after_n_failures_until_forced_or_rewritten():
     s = secret(age_days=40)
     failure = Failure(3, "RotationError: test: refused", iso(NOW - timedelta(days=1)), iso(s.created_on))
@@ -98,8 +109,14 @@ def test_dual_credentials_wait_for_the_previous_grace_period():
     grace = {**RED, "rotation-previous-version": "v0", "rotation-grace-until": iso(NOW + timedelta(days=2))}
     actions, rows = one([secret("r", grace, age_days=31)])
     assert actions[0].verdict == "skipped" and "waits until" in actions[0].reason
-    forced, _ = one([secret("r", grace, age_days=1)], force="r")
-    assert forced[0].verdict is None and "cuts short" in forced[0].reason
+    # forced: the previous value keeps its grace period unless force_revoke says otherwise
+    forced, rows = one([secret("r", grace, age_days=1)], force="r")
+    assert forced[0].verdict == "skipped" and rows["r"]["status"] == "waiting"
+    assert forced[0].reason == ("forced, but waits until 2026-11-29T02:30:00Z: the previous value stays "
+                                "valid until then and this rotation would revoke it (force_revoke=true "
+                                "revokes it now)")
+    revoked, _ = one([secret("r", grace, age_days=1)], force="r", force_revoke="true")
+    assert revoked[0].verdict is None and "cuts short" in revoked[0].reason
     # generated secrets keep the previous version too, but rotating does not revoke it
     gen = {**GEN, "rotation-previous-version": "v0", "rotation-grace-until": iso(NOW + timedelta(days=2))}
     assert one([secret("g", gen, age_days=31)])[0][0].verdict is None
@@ -145,3 +162,19 @@ def test_two_secrets_on_one_credential_are_both_refused():
     admin = {"rotation-kind": "postgres", "rotation-resource": PG, "rotation-credential": "admin"}
     actions, _ = one([secret("alt", alt), secret("single", single), secret("adm", admin)])
     assert {a.target for a in actions if a.verdict == "failed"} == {"alt", "single"}
+
+
+def test_resume_only_resumes_interrupted_rotations_and_nothing_else():
+    secrets = [secret("a", age_days=0), pending("a", step="set"),        # interrupted
+               secret("b", age_days=0), pending("b", step="tested"),     # failed: on record
+               secret("c", age_days=40),                                 # due
+               secret("d", {"rotation-kind": "nonsense"})]               # malformed
+    failures = {"b": Failure(1, "RotationError: test: refused", iso(NOW), None)}
+    planned = plan(secrets, failures, NOW, CONFIG, resume_only="true")
+    assert [(a.kind, a.target) for a in planned.actions] == [(ROTATE, "a")]
+    assert {r["secret"] for r in planned.rows} == {"a", "b", "c", "d"}  # the table stays whole
+    everything = plan(secrets, failures, NOW, CONFIG)
+    assert {a.target for a in everything.actions} == {"a", "b", "c", "d"}
+    bad = plan(secrets, failures, NOW, CONFIG, resume_only="sometimes")
+    assert [(a.target, a.verdict) for a in bad.actions] == [("resume_only", "failed")]
+    assert {r["secret"] for r in bad.rows} == {"a", "b", "c", "d"}  # failure counters are kept

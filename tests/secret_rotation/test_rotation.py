@@ -230,3 +230,21 @@ def test_cli_run_with_force(rot, capsys):
     assert main(["run", "secret-rotation", "--apply", "--force", "rot-generated", "--json"]) == 1  # rot-malformed
     report = json.loads(capsys.readouterr().out)
     assert actions(report)["rot-generated"]["status"] == "succeeded"
+
+
+def test_force_keeps_the_previous_values_grace_period_unless_force_revoke(rot):
+    first = rot.current("rot-redis")
+    assert actions(rot.run(force="rot-redis"))["rot-redis"]["status"] == "succeeded"
+    second = rot.current("rot-redis")
+
+    report = rot.run(force="rot-redis")  # within the grace period of the first key
+    waiting = actions(report)["rot-redis"]
+    assert waiting["status"] == "skipped" and "force_revoke=true revokes it now" in waiting["reason"]
+    assert rot.current("rot-redis").properties.version == second.properties.version
+    assert rot.authenticates("rot-redis", first.value, "primary")  # consumers still on it keep working
+
+    report = rot.run(force="rot-redis", force_revoke=True)
+    assert "cuts short" in actions(report)["rot-redis"]["reason"]
+    assert actions(report)["rot-redis"]["status"] == "succeeded"
+    assert not rot.authenticates("rot-redis", first.value, "primary")  # revoked, as asked
+    assert rot.authenticates("rot-redis")
