@@ -82,6 +82,7 @@ def list_jobs(req: func.HttpRequest) -> func.HttpResponse:
 
 
 ADMIN_RUN_ROUTE = "privileged/jobs/{name}/run"
+PRIVILEGED_OPTIONS = {"force", "force_revoke"}  # secret-rotation's: they rotate off schedule or revoke early
 
 
 @bp.function_name("http_run_job")
@@ -105,8 +106,8 @@ def _run(req: func.HttpRequest, *, admin: bool) -> func.HttpResponse:
     registry.spec(name)
     args = run_arguments(dict(req.params), parse_body(req.get_body() or b""))
     check_options(name, args["options"])
-    if not admin and (not args["dry_run"] or "force" in args["options"]):
-        raise Forbidden(f"a function key plans only: a real run (dry_run=false) or force goes to "
+    if not admin and (not args["dry_run"] or PRIVILEGED_OPTIONS & set(args["options"])):
+        raise Forbidden(f"a function key plans only: a real run (dry_run=false), force or force_revoke goes to "
                         f"POST /api/{ADMIN_RUN_ROUTE.format(name=name)} with the master key")
     check_now(args["now"], dry_run=args["dry_run"], clock=datetime.now(timezone.utc))
     return _json(200, service.run(name, trigger="http", **args))

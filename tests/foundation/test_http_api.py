@@ -59,6 +59,7 @@ def test_a_manual_run_is_dry_unless_dry_run_false_is_explicit(app_env):
     ("budget-check", {"body": b'{"dry_run": false}'}),
     ("secret-rotation", {"body": b'{"force": "shopfront-session-secret"}'}),
     ("secret-rotation", {"params": {"force": "shopfront-session-secret", "dry_run": "false"}}),
+    ("secret-rotation", {"body": b'{"force_revoke": "true"}'}),
 ])
 def test_a_real_run_or_force_on_the_function_key_route_is_403_naming_the_admin_route(app_env, name, kw):
     status, body = run(name, **kw)
