@@ -67,7 +67,12 @@ class Observed:
 
 
 class AzureRefusal(Exception):
-    """Azure refused a change (App Service's 4xx validation error); the message is Azure's."""
+    """Azure refused a change (App Service's 4xx validation error); the message is Azure's,
+    ``code`` its error code ("Conflict")."""
+
+    def __init__(self, message: str, code: str = ""):
+        super().__init__(message)
+        self.code = code
 
 
 # -- observe ---------------------------------------------------------------------
@@ -303,7 +308,7 @@ def apply(action: Action, ctx) -> str | None:
         except Exception as exc:
             refusal = azure_refusal(exc)
             if refusal:
-                raise AzureRefusal(f"refused by Azure: {refusal}") from None
+                raise AzureRefusal(f"refused by Azure: {refusal}", error_code(exc)) from None
             raise
         return f"{sku['name']} x{sku['capacity']}"
     raise ValueError(f"dev-hours cannot apply {kind}")
@@ -337,6 +342,24 @@ def azure_refusal(exc: BaseException) -> str | None:
             return str(message).strip()
     text = getattr(exc, "message", None) or str(exc)
     return text.strip().splitlines()[0] if text.strip() else f"HTTP {status}"
+
+
+def error_code(exc: BaseException) -> str:
+    """Azure's error code of a failed call (App Service's `Code` or ARM's `error.code`), else
+    the HTTP status."""
+    response = getattr(exc, "response", None)
+    try:
+        body = json.loads(response.text()) if response is not None else None
+    except (ValueError, TypeError, AttributeError):
+        body = None
+    if isinstance(body, dict):
+        error = body.get("error") or body.get("Error")
+        code = body.get("Code") or body.get("code") or (
+            (error.get("code") or error.get("Code")) if isinstance(error, dict) else None)
+        if code:
+            return str(code)
+    status = getattr(exc, "status_code", None)
+    return f"HTTP {status}" if status else type(exc).__name__
 
 
 def describe(exc: BaseException) -> str:

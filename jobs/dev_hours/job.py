@@ -38,6 +38,7 @@ class DevHoursJob(Job):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._observations: dict[str, tuple[azure_io.Observed, Any]] = {}
+        self._refused: dict[str, dict[str, tuple[str, str]]] = {}  # run id -> action key -> code, message
 
     def observe(self, ctx: RunContext) -> azure_io.Observed:
         observed = azure_io.observe(ctx)
@@ -64,13 +65,21 @@ class DevHoursJob(Job):
             observed.etag = ctx.save_state(STATE_KEY, ahead.to_json(), observed.etag)
 
     def apply(self, action: Action, ctx: RunContext) -> str | None:
-        return azure_io.apply(action, ctx)
+        try:
+            return azure_io.apply(action, ctx)
+        except azure_io.AzureRefusal as exc:  # remembered by finish(): not asked again every run
+            with self._lock:
+                self._refused.setdefault(ctx.run_id, {})[action.key] = (
+                    exc.code, str(exc).removeprefix("refused by Azure: "))
+            raise
 
     def finish(self, observed: azure_io.Observed, report: RunReport, ctx: RunContext) -> dict[str, Any]:
         report.errors.extend(observed.errors)
+        with self._lock:
+            refused = self._refused.pop(ctx.run_id, {})
         state = observed.state
         if observed.planned is not None:
-            state = settle(observed.state, observed.planned, report.outcomes)
+            state = settle(observed.state, observed.planned, report.outcomes, refused)
             if not ctx.dry_run:
                 # In the run store, not on the apps' tags: one blob write per run instead of
                 # one more Resource Manager write per app per transition (10 writes/s per

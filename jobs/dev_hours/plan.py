@@ -160,6 +160,8 @@ def plan(sites: Sequence[Site], plans: Sequence[Plan], state: State, now: dateti
             plans_state[unit.key] = scale_record
         elif scale_record is not None and restore is None:  # a lost record, adopted from its tag
             plans_state[unit.key] = scale_record
+    plans_state = {k: _remember_refusal(r, state.plans.get(k), plans_by_key.get(k), now)
+                   for k, r in plans_state.items()}
     new_state = State(sites=sites_state, plans=plans_state, last_run=now, requires=requires)
     return verdicts + out, new_state
 
@@ -347,6 +349,13 @@ def _scale_down(unit: _Unit, state: State, now: datetime, config: DevHoursSettin
         return None, None  # handled in this off period already
     handled = PlanRecord(period, None, None)
     target, note = target_sku(plan_, [c.site for c in unit.tenants], config)
+    refused = record.refused
+    if (target is not None and refused is not None and refused.remembered(plan_.sku.name, now)
+            and target.name.lower() == refused.sku.lower() and target.name.lower() != plan_.sku.name.lower()):
+        # Asking again would be refused again, every run: shed instances on the same SKU instead.
+        fewer = replace(plan_.sku, capacity=min(config.scale_down_capacity, plan_.sku.capacity))
+        target = None if fewer.same_as(plan_.sku) else fewer
+        note = f"{refused.describe()}; instances only"
     if target is None and not note:
         return None, None  # already as small as configured: nothing to save, nothing to say
     running = [w.site.name for w in unit.works if w.running_after]
@@ -372,6 +381,16 @@ def _scale_down(unit: _Unit, state: State, now: datetime, config: DevHoursSettin
     after = tuple(a.key for w in unit.works for a in w.actions)
     action = Action("scale-down-plan", plan_.id, reason, params, after=after)
     return action, PlanRecord(period, plan_.sku, target)
+
+
+def _remember_refusal(record: PlanRecord, old: PlanRecord | None, plan_: Plan | None,
+                      now: datetime) -> PlanRecord:
+    """The record with the plan's remembered refusal carried over, or dropped once it has
+    expired, the plan's SKU changed or the plan is gone."""
+    refused = old.refused if old is not None else None
+    if refused is not None and (plan_ is None or not refused.remembered(plan_.sku.name, now)):
+        refused = None
+    return replace(record, refused=refused) if record.refused != refused else record
 
 
 def _adopt(unit: _Unit, plan_: Plan) -> PlanRecord | None:
