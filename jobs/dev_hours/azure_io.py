@@ -37,9 +37,9 @@ from typing import Any, Iterable, Mapping
 
 from jobs.dev_hours.config import DevHoursSettings
 from jobs.dev_hours.plan import plan as plan_run
-from jobs.dev_hours.resources import Plan, Site, Slot
+from jobs.dev_hours.resources import Plan, Site, Slot, tag
 from jobs.dev_hours.skus import BASIC, Sku, sku_from_name, tier_rank
-from jobs.dev_hours.state import STATE_KEY, State
+from jobs.dev_hours.state import MARKER_TAG, RESTORE_TAG, STATE_KEY, State
 from jobs.dev_hours.targets import classify
 from jobs.model import Action
 
@@ -64,6 +64,7 @@ class Observed:
     errors: list[str] = field(default_factory=list)  # scopes that could not be read
     planned: State | None = None  # set by the job's plan(): the state if every action succeeds
     detailed: set[str] = field(default_factory=set)  # apps (ids, lower-case) with slots read
+    missing: str | None = None  # state absent: when the last run that applied ran, if known
 
 
 class AzureRefusal(Exception):
@@ -84,6 +85,8 @@ def observe(ctx) -> Observed:
     subscriptions = list(dict.fromkeys(config.subscriptions or ctx.settings.subscriptions))
     groups = config.resource_groups
     observed = Observed([], [], state, etag)
+    if etag is None:
+        observed.missing = _earlier_real_run(ctx)
     with ThreadPoolExecutor(max_workers=READ_CONCURRENCY, thread_name_prefix="dev-hours-read") as pool:
         listed = [(sub, pool.submit(_list_subscription, ctx.clients.web(sub), groups))
                   for sub in subscriptions]
@@ -101,7 +104,41 @@ def observe(ctx) -> Observed:
             observed.detailed = {s.id.lower() for s in observed.sites}
         wanted = needs_details(observed.sites, observed.plans, state, ctx.now, config)
         add_details(ctx.clients, observed, wanted, config, pool)
+    if etag is None:
+        lost = state_lost(observed.sites, observed.plans, observed.missing)
+        if lost:
+            observed.errors.append(lost)
     return observed
+
+
+def _earlier_real_run(ctx) -> str | None:
+    """The time of the last run that applied, when the latest report is one; None otherwise
+    (a dry run's report says nothing about the state)."""
+    try:
+        latest = ctx.store.latest(ctx.job)
+    except Exception:  # noqa: BLE001 - only evidence: the markers still tell
+        log.warning("could not read the latest report of %s", ctx.job, exc_info=True)
+        return None
+    if latest and not latest.get("dry_run"):
+        return str(latest.get("started_at") or "an earlier run")
+    return None
+
+
+def state_lost(sites: list[Site], plans: list[Plan], earlier: str | None) -> str | None:
+    """A run-level error when the job's state is absent though a run that applied left
+    evidence (its report, the markers on the apps, the restore tags on the plans): the run
+    storage was lost or replaced. None for a first run."""
+    marked = sorted(s.name for s in sites if tag(s.tags, MARKER_TAG) is not None)
+    scaled = sorted(p.name for p in plans if tag(p.tags, RESTORE_TAG) is not None)
+    if not (earlier or marked or scaled):
+        return None
+    evidence = ([f"a run that applied changes at {earlier}"] if earlier else []) + (
+        [f"{len(marked)} app(s) tagged {MARKER_TAG} ({', '.join(marked[:5])}{'...' if len(marked) > 5 else ''})"]
+        if marked else []) + ([f"{len(scaled)} plan(s) tagged {RESTORE_TAG}"] if scaled else [])
+    return (f"the job's state (state/dev-hours/{STATE_KEY}.json in the run store) is missing though "
+            f"{' and '.join(evidence)}: the run storage was lost or replaced. Rebuilt from the tags "
+            "on the resources: apps marked as stopped by this job are started at their next on; "
+            "any other app stopped now is taken as stopped by hand")
 
 
 def add_all_details(clients, observed: Observed, now, config: DevHoursSettings) -> None:
@@ -148,6 +185,8 @@ def needs_details(sites: list[Site], plans: list[Plan], state: State, now, confi
     blind = [replace(p, number_of_sites=None) for p in plans]
     actions, _ = plan_run(sites, blind, state, now, config)
     scaled = {a.target.lower() for a in actions if a.kind == "scale-down-plan"}
+    # apps started that are not targets (opt-in tag removed): their slots start too
+    wanted |= {a.target.lower() for a in actions if a.kind == "start-site" and not a.verdict}
     wanted |= {c.site.id.lower() for c in targets if (c.site.plan_id or "").lower() in scaled}
     return wanted
 
@@ -296,6 +335,11 @@ def apply(action: Action, ctx) -> str | None:
     if kind == "start-slot":
         web.web_apps.start_slot(p["resource_group"], p["site"], p["slot"])
         return f"slot {p['slot']} started"
+    if kind in ("mark-site", "unmark-site"):
+        # A PATCH's tags replace them all: merged with the tags observed this run.
+        tags = plan_tags(p.get("current_tags") or {}, p.get("tags") or {}, p.get("remove_tags") or ())
+        web.web_apps.update(p["resource_group"], p["site"], {"tags": tags})
+        return "marked" if kind == "mark-site" else "marker removed"
     if kind in ("scale-down-plan", "restore-plan"):
         sku = p["sku"]
         body = {"sku": {k: sku[k] for k in ("name", "tier", "size", "family", "capacity")},

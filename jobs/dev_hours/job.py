@@ -22,6 +22,7 @@ from jobs.model import Action, RunReport
 from jobs.runner import Job, RunContext
 
 PLAN_WRITES = ("scale-down-plan", "restore-plan")
+TAG_WRITES = (*PLAN_WRITES, "mark-site", "unmark-site")  # PATCHes carrying tags
 _KEPT_OBSERVATIONS = 4  # for explain() right after a dry run in the same process
 
 
@@ -52,10 +53,10 @@ class DevHoursJob(Job):
         actions, planned = plan_run(observed.sites, observed.plans, observed.state, ctx.now,
                                     ctx.settings.dev_hours)
         observed.planned = planned
-        # A plan's PATCH replaces all its tags: apply merges with the tags seen now.
-        tags = {p.id.lower(): dict(p.tags) for p in observed.plans}
+        # A PATCH replaces all tags of a plan or app: apply merges with the tags seen now.
+        tags = {r.id.lower(): dict(r.tags) for r in [*observed.plans, *observed.sites]}
         return [replace(a, params={**a.params, "current_tags": tags.get(a.target.lower(), {})})
-                if a.kind in PLAN_WRITES and not a.verdict else a for a in actions]
+                if a.kind in TAG_WRITES and not a.verdict else a for a in actions]
 
     def before_apply(self, observed: azure_io.Observed, actions: list[Action], ctx: RunContext) -> None:
         """Which apps this run stops is saved before it stops them (state.write_ahead): a

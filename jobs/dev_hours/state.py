@@ -251,3 +251,34 @@ def parse_restore_tag(value: str) -> tuple[Sku, Sku]:
     except ValueError:
         raise ValueError("capacity is not a number") from None
     return original, sku_from_name(fields["to"], capacity)
+
+
+# -- the marker on an app this job stopped ------------------------------------------------
+
+MARKER_TAG = "ops-dev-hours-stopped"
+ALL_SLOTS = "*"  # the slot list did not fit in a tag value: every stopped slot
+_TAG_VALUE_MAX = 256  # Azure's limit on a tag value
+
+
+def marker_value(now: datetime, app: bool, slots: Iterable[str]) -> str:
+    """'2026-11-30T19:15:00Z' or '2026-11-30T19:15:00Z;slots=pr1,staging': when the job
+    stopped the app, and the slots it stopped (listed here: one more write each otherwise);
+    ';app=no' when it stopped slots only (the app was stopped by hand)."""
+    names = sorted(slots)
+    head = _iso(now) + ("" if app else ";app=no")
+    value = head + (f";slots={','.join(names)}" if names else "")
+    return value if len(value) <= _TAG_VALUE_MAX else f"{head};slots={ALL_SLOTS}"
+
+
+def parse_marker(value: str) -> tuple[datetime | None, bool, tuple[str, ...]]:
+    """(when, whether the job stopped the app itself, the slots it stopped: lower-case, or
+    (ALL_SLOTS,)) from a marker; a value it cannot read is taken as the app alone."""
+    head, *parts = (value or "").split(";")
+    try:
+        when = _parse_time(head.strip())
+        when = when if when.tzinfo else None
+    except ValueError:
+        when = None
+    fields = {k.strip().lower(): v.strip() for k, _, v in (p.partition("=") for p in parts)}
+    slots = tuple(sorted(n.strip().lower() for n in fields.get("slots", "").split(",") if n.strip()))
+    return when, fields.get("app", "").lower() != "no", slots
