@@ -82,10 +82,8 @@ class DevHoursJob(Job):
         if observed.planned is not None:
             state = settle(observed.state, observed.planned, report.outcomes, refused)
             if not ctx.dry_run:
-                # In the run store, not on the apps' tags: one blob write per run instead of
-                # one more Resource Manager write per app per transition (10 writes/s per
-                # subscription), and no tag churn against infrastructure-as-code. The SKU
-                # to restore is on the plan's tag too (same PATCH as the scale-down).
+                # The full record (applied transitions, slots, refusals) in the run store;
+                # the apps' markers and the plans' restore tags rebuild it if it is lost.
                 from jobs.store import StateConflict
                 try:
                     ctx.save_state(STATE_KEY, state.to_json(), observed.etag)

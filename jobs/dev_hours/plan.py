@@ -26,8 +26,15 @@ Semantics, per target app (see targets.py for what a target is):
   as skipped and not recorded, so the next run does them. Whole groups (an
   app with its slots) fit or wait together; plans with starts go first.
 
-Action kinds: stop-site, stop-slot, start-site, start-slot, scale-down-plan,
-restore-plan; verdict-only kinds: deny (skipped), invalid (failed).
+- Each app the job stops is first marked (tag MARKER_TAG: when, which slots) and
+  unmarked after its start; without a record of it (state lost) the marker is its
+  record. An app stopped by the job that lost its opt-in tag is started once at the
+  default schedule's next on; a denied one is reported, never written.
+- A downgrade Azure refused (remembered in the plan's record) is not asked again:
+  fewer instances on the same SKU instead, until the SKU changes or a week passes.
+
+Action kinds: stop-site, stop-slot, start-site, start-slot, mark-site, unmark-site,
+scale-down-plan, restore-plan; verdict-only kinds: deny (skipped), invalid (failed).
 """
 from __future__ import annotations
 

@@ -5,7 +5,8 @@ Where it lives: one JSON blob per job, ``state/dev-hours/<key>.json`` in the
 runs container, read with ``ctx.load_state`` and written once per run with
 ``ctx.save_state`` (etag-guarded) after apply, never in a dry run. Each
 scaled-down plan also carries its original SKU in the tag ``RESTORE_TAG``
-(written by azure_io in the scale-down call), so a lost blob can be rebuilt.
+(written by azure_io in the scale-down call), and each app it stopped the tag
+``MARKER_TAG`` (written before the stop), so a lost blob can be rebuilt.
 
 Format (version 1; resource ids lower-cased)::
 

@@ -144,3 +144,31 @@ def test_a_marked_app_that_became_production_is_reported_never_written(app_env, 
     assert states(app_env)["app-b"] == "Stopped" and MARKER_TAG in tags(app_env, "app-b")
     [failed] = [a for a in report["actions"] if a["target"] == site_id("app-b") and a["status"] == "failed"]
     assert "never written" in failed["reason"] and "by hand" in failed["reason"]
+
+
+# -- the marker's value (pure) --------------------------------------------------------------------
+
+def test_the_marker_names_the_slots_and_falls_back_to_all_when_they_do_not_fit():
+    from jobs.dev_hours.state import ALL_SLOTS, marker_value, parse_marker
+    now = utc("2026-11-30T19:15:00Z")
+    assert marker_value(now, True, ["staging", "pr1"]) == "2026-11-30T19:15:00Z;slots=pr1,staging"
+    assert parse_marker("2026-11-30T19:15:00Z;slots=pr1,staging") == (now, True, ("pr1", "staging"))
+    assert parse_marker(marker_value(now, False, ["qa"])) == (now, False, ("qa",))
+    many = [f"slot-{i:02d}-with-a-long-name" for i in range(12)]  # more than a tag value's 256 chars
+    value = marker_value(now, True, many)
+    assert len(value) <= 256 and parse_marker(value) == (now, True, (ALL_SLOTS,))
+    assert parse_marker("by hand") == (None, True, ())  # unreadable: the app alone
+
+
+def test_a_marker_without_its_record_starts_the_app_and_the_slots_it_names():
+    from jobs.dev_hours.plan import Slot
+    from tests.dev_hours.test_plan import kinds, make_site, run
+    slots = (Slot("staging", "Stopped"), Slot("qa", "Stopped"))
+    named = make_site(state="Stopped", slots=slots, tags={MARKER_TAG: "2026-11-27T18:05:00Z;slots=staging"})
+    actions, _ = run([named], "2026-11-30T07:05")  # no state at all
+    assert kinds(actions) == [("start-site", "web-dev", None), ("start-slot", "staging", None)]
+    assert actions[-1].kind == "unmark-site" and actions[-1].after == tuple(a.key for a in actions[:-1])
+    every = make_site(state="Stopped", slots=slots, tags={MARKER_TAG: "2026-11-27T18:05:00Z;slots=*"})
+    actions, _ = run([every], "2026-11-30T07:05")
+    assert kinds(actions) == [("start-site", "web-dev", None), ("start-slot", "staging", None),
+                              ("start-slot", "qa", None)]
