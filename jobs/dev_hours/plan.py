@@ -313,8 +313,9 @@ def _comeback(site: Site, plan_: Plan | None, state: State, now: datetime, confi
     gone = f"no longer opted in (tag {config.opt_in_tag} removed) but stopped by this job"
     event = as_target.event(now)
     if event is None or event.kind == "off":
-        return Action.skip(site.id, f"app '{site.name}' is {gone}: started at the next on of the "
-                           "default schedule, then left alone", kind="start-site")
+        return Action.skip(site.id, f"app '{site.name}' is {gone}: at the next on of the default "
+                           "schedule it is started (if still stopped) and its marker removed, then "
+                           "left alone", kind="start-site")
     work = _site_work(as_target, state, now)
     work.actions = [replace(a, reason=f"{gone}, once: {a.reason}") for a in work.actions]
     return work
