@@ -438,7 +438,7 @@ def _scale_down(unit: _Unit, state: State, now: datetime, config: DevHoursSettin
         # Asking again would be refused again, every run: shed instances on the same SKU instead.
         fewer = replace(plan_.sku, capacity=min(config.scale_down_capacity, plan_.sku.capacity))
         target = None if fewer.same_as(plan_.sku) else fewer
-        note = f"{refused.describe()}; instances only"
+        note = f"{refused.describe()}; {'no instance to shed' if target is None else 'instances only'}"
     if target is None and not note:
         return None, None  # already as small as configured: nothing to save, nothing to say
     running = [w.site.name for w in unit.works if w.running_after]

@@ -95,6 +95,7 @@ def test_without_instances_to_shed_the_remembered_refusal_is_a_skip_not_a_failur
     assert writes == [] and report["status"] == "succeeded"
     assert scale(report)["status"] == "skipped"
     assert "B1 refused by Azure" in scale(report)["reason"] and "apps stay stopped" in scale(report)["reason"]
+    assert "no instance to shed" in scale(report)["reason"]
     report, writes = run(app_env, "2026-11-30T19:45:00Z")
     assert writes == [] and report["status"] == "succeeded"
 
