@@ -90,6 +90,8 @@ def test_with_the_state_lost_the_marked_apps_come_back_at_the_next_on(app_env, s
     assert writes == {}
     [error] = report["errors"]
     assert "state" in error and "missing" in error and "app-a, app-b" in error
+    # the reports are evidence too, where they survived
+    assert ("a run that applied changes at 2026-" in error) == (how == "state-blob-deleted")
     assert report["status"] == "failed"
 
     # Tue 08:15: the apps it stopped are back (app-a with the slot it stopped, not qa); the
