@@ -132,9 +132,12 @@ def state_lost(sites: list[Site], plans: list[Plan], earlier: str | None) -> str
     scaled = sorted(p.name for p in plans if tag(p.tags, RESTORE_TAG) is not None)
     if not (earlier or marked or scaled):
         return None
-    evidence = ([f"a run that applied changes at {earlier}"] if earlier else []) + (
-        [f"{len(marked)} app(s) tagged {MARKER_TAG} ({', '.join(marked[:5])}{'...' if len(marked) > 5 else ''})"]
-        if marked else []) + ([f"{len(scaled)} plan(s) tagged {RESTORE_TAG}"] if scaled else [])
+    evidence = [f"a run that applied changes at {earlier}"] if earlier else []
+    if marked:
+        names = ", ".join(marked[:5]) + ("..." if len(marked) > 5 else "")
+        evidence.append(f"{len(marked)} app(s) tagged {MARKER_TAG} ({names})")
+    if scaled:
+        evidence.append(f"{len(scaled)} plan(s) tagged {RESTORE_TAG}")
     return (f"the job's state (state/dev-hours/{STATE_KEY}.json in the run store) is missing though "
             f"{' and '.join(evidence)}: the run storage was lost or replaced. Rebuilt from the tags "
             "on the resources: apps marked as stopped by this job are started at their next on; "
