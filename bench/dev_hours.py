@@ -8,8 +8,8 @@ time against the bound writes x latency / concurrency (the job applies 8 writes
 at once; jobs/dev_hours/job.py says why), calls by operation, writes per changed
 resource, reads per run, and the job processes' peak RSS. Checks: every app
 stopped and every plan scaled down, ratio <= 2, reads not growing across runs, at
-most one write per changed resource, no write on the runs with nothing to do, and
-every job process under 256 MB."""
+most one write of each kind per changed resource (an app: its marker, then its
+stop), no write on the runs with nothing to do, and every job process under 256 MB."""
 from __future__ import annotations
 
 import tempfile
@@ -72,7 +72,7 @@ def measure() -> dict:
         stack = Stack(state, build_world(), azurite=True, databases=False, page_size=100).start()
         try:
             env = job_env(stack, OPS_RUNS_CONTAINER=f"bench-{uuid.uuid4().hex[:8]}",
-                          OPS_DEV_HOURS__MAX_ACTIONS_PER_RUN="1000")  # one run stops them all
+                          OPS_DEV_HOURS__MAX_ACTIONS_PER_RUN="2000")  # one run marks and stops them all
             stack.sandbox.faults.configure({"rules": [{"operation": "*", "latency_ms": LATENCY_MS}]})
             runs = []
             for now in (OFF_AT, OFF_AT, LATER):
@@ -84,7 +84,9 @@ def measure() -> dict:
             stack.stop()
     report, child, log = runs[0]
     writes = [e for e in log if _is_write(e)]
-    per_resource = Counter(e["path"].rsplit("/", 1)[0] if e["method"] == "POST" else e["path"] for e in writes)
+    # per resource and verb: an app's marker PATCH comes with its stop
+    per_resource = Counter((e["method"], e["path"].rsplit("/", 1)[0] if e["method"] == "POST" else e["path"])
+                           for e in writes)
     stopped = sum(1 for r in world if r["type"] == "Microsoft.Web/sites" and r["properties"]["state"] == "Stopped")
     scaled = sum(1 for r in world if r["type"] == "Microsoft.Web/serverfarms" and r["sku"]["capacity"] == 1)
     run_s = run_seconds(report)
@@ -129,7 +131,7 @@ def measure() -> dict:
                                                              ratio, f"<= {LIMIT}"),
             "reads not growing across runs": check(reads[2] <= reads[1] <= reads[0], reads,
                                                    "non-increasing"),
-            "one write per changed resource": check(most <= 1, most, "<= 1"),
+            "one write of each kind per changed resource": check(most <= 1, most, "<= 1"),
             "no writes with nothing to do": check(writes_per_run[1:] == [0, 0], writes_per_run[1:],
                                                   [0, 0]),
             "peak RSS": rss_check(peak),

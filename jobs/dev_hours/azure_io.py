@@ -44,9 +44,9 @@ from typing import Any, Iterable, Mapping
 
 from jobs.dev_hours.config import DevHoursSettings
 from jobs.dev_hours.plan import plan as plan_run
-from jobs.dev_hours.resources import Plan, Site, Slot
+from jobs.dev_hours.resources import Plan, Site, Slot, tag
 from jobs.dev_hours.skus import BASIC, Sku, sku_from_name, tier_rank
-from jobs.dev_hours.state import STATE_KEY, State
+from jobs.dev_hours.state import MARKER_TAG, RESTORE_TAG, STATE_KEY, State
 from jobs.dev_hours.targets import classify
 from jobs.model import Action
 
@@ -71,10 +71,16 @@ class Observed:
     errors: list[str] = field(default_factory=list)  # scopes that could not be read
     planned: State | None = None  # set by the job's plan(): the state if every action succeeds
     detailed: set[str] = field(default_factory=set)  # apps (ids, lower-case) with slots read
+    missing: str | None = None  # state absent: when the last run that applied ran, if known
 
 
 class AzureRefusal(Exception):
-    """Azure refused a change (App Service's 4xx validation error); the message is Azure's."""
+    """Azure refused a change (App Service's 4xx validation error); the message is Azure's,
+    ``code`` its error code ("Conflict")."""
+
+    def __init__(self, message: str, code: str = ""):
+        super().__init__(message)
+        self.code = code
 
 
 # -- observe ---------------------------------------------------------------------
@@ -86,6 +92,8 @@ def observe(ctx) -> Observed:
     subscriptions = unique(config.subscriptions or ctx.settings.subscriptions, str.lower)
     groups = unique(config.resource_groups, str.lower)
     observed = Observed([], [], state, etag)
+    if etag is None:
+        observed.missing = _earlier_real_run(ctx)
     with ThreadPoolExecutor(max_workers=READ_CONCURRENCY, thread_name_prefix="dev-hours-read") as pool:
         listed = [(sub, pool.submit(_list_subscription, ctx.clients.web(sub), groups))
                   for sub in subscriptions]
@@ -106,6 +114,10 @@ def observe(ctx) -> Observed:
         wanted, scaled = needs_details(observed.sites, observed.plans, state, ctx.now, config)
         add_details(ctx.clients, observed, wanted, config, pool)
         add_plan_apps(ctx.clients, observed, scaled, pool)
+    if etag is None:
+        lost = state_lost(observed.sites, observed.plans, observed.missing)
+        if lost:
+            observed.errors.append(lost)
     return observed
 
 
@@ -115,6 +127,39 @@ def unique(items, key) -> list:
     for item in items:
         seen.setdefault(key(item), item)
     return list(seen.values())
+
+
+def _earlier_real_run(ctx) -> str | None:
+    """The time of the last run that applied, when the latest report is one; None otherwise
+    (a dry run's report says nothing about the state)."""
+    try:
+        latest = ctx.store.latest(ctx.job)
+    except Exception:  # noqa: BLE001 - only evidence: the markers still tell
+        log.warning("could not read the latest report of %s", ctx.job, exc_info=True)
+        return None
+    if latest and not latest.get("dry_run"):
+        return str(latest.get("started_at") or "an earlier run")
+    return None
+
+
+def state_lost(sites: list[Site], plans: list[Plan], earlier: str | None) -> str | None:
+    """A run-level error when the job's state is absent though a run that applied left
+    evidence (its report, the markers on the apps, the restore tags on the plans): the run
+    storage was lost or replaced. None for a first run."""
+    marked = sorted(s.name for s in sites if tag(s.tags, MARKER_TAG) is not None)
+    scaled = sorted(p.name for p in plans if tag(p.tags, RESTORE_TAG) is not None)
+    if not (earlier or marked or scaled):
+        return None
+    evidence = [f"a run that applied changes at {earlier}"] if earlier else []
+    if marked:
+        names = ", ".join(marked[:5]) + ("..." if len(marked) > 5 else "")
+        evidence.append(f"{len(marked)} app(s) tagged {MARKER_TAG} ({names})")
+    if scaled:
+        evidence.append(f"{len(scaled)} plan(s) tagged {RESTORE_TAG}")
+    return (f"the job's state (state/dev-hours/{STATE_KEY}.json in the run store) is missing though "
+            f"{' and '.join(evidence)}: the run storage was lost or replaced. Rebuilt from the tags "
+            "on the resources: apps marked as stopped by this job are started at their next on; "
+            "any other app stopped now is taken as stopped by hand")
 
 
 def add_all_details(clients, observed: Observed, now, config: DevHoursSettings) -> None:
@@ -162,6 +207,8 @@ def needs_details(sites: list[Site], plans: list[Plan], state: State, now, confi
     blind = [replace(p, number_of_sites=None, hosted=()) for p in plans]
     actions, _ = plan_run(sites, blind, state, now, config)
     considered = {a.target.lower() for a in actions if a.kind == "scale-down-plan"}
+    # apps started that are not targets (opt-in tag removed): their slots start too
+    wanted |= {a.target.lower() for a in actions if a.kind == "start-site" and not a.verdict}
     wanted |= {c.site.id.lower() for c in targets if (c.site.plan_id or "").lower() in considered}
     return wanted, {a.target.lower() for a in actions if a.kind == "scale-down-plan" and not a.verdict}
 
@@ -332,6 +379,11 @@ def apply(action: Action, ctx) -> str | None:
     if kind == "start-slot":
         web.web_apps.start_slot(p["resource_group"], p["site"], p["slot"])
         return f"slot {p['slot']} started"
+    if kind in ("mark-site", "unmark-site"):
+        # A PATCH's tags replace them all: merged with the tags observed this run.
+        tags = plan_tags(p.get("current_tags") or {}, p.get("tags") or {}, p.get("remove_tags") or ())
+        web.web_apps.update(p["resource_group"], p["site"], {"tags": tags})
+        return "marked" if kind == "mark-site" else "marker removed"
     if kind in ("scale-down-plan", "restore-plan"):
         sku = p["sku"]
         body = {"sku": {k: sku[k] for k in ("name", "tier", "size", "family", "capacity")},
@@ -344,7 +396,7 @@ def apply(action: Action, ctx) -> str | None:
         except Exception as exc:
             refusal = azure_refusal(exc)
             if refusal:
-                raise AzureRefusal(f"refused by Azure: {refusal}") from None
+                raise AzureRefusal(f"refused by Azure: {refusal}", error_code(exc)) from None
             raise
         return f"{sku['name']} x{sku['capacity']}"
     raise ValueError(f"dev-hours cannot apply {kind}")
@@ -378,6 +430,24 @@ def azure_refusal(exc: BaseException) -> str | None:
             return str(message).strip()
     text = getattr(exc, "message", None) or str(exc)
     return text.strip().splitlines()[0] if text.strip() else f"HTTP {status}"
+
+
+def error_code(exc: BaseException) -> str:
+    """Azure's error code of a failed call (App Service's `Code` or ARM's `error.code`), else
+    the HTTP status."""
+    response = getattr(exc, "response", None)
+    try:
+        body = json.loads(response.text()) if response is not None else None
+    except (ValueError, TypeError, AttributeError):
+        body = None
+    if isinstance(body, dict):
+        error = body.get("error") or body.get("Error")
+        code = body.get("Code") or body.get("code") or (
+            (error.get("code") or error.get("Code")) if isinstance(error, dict) else None)
+        if code:
+            return str(code)
+    status = getattr(exc, "status_code", None)
+    return f"HTTP {status}" if status else type(exc).__name__
 
 
 def describe(exc: BaseException) -> str:

@@ -22,6 +22,7 @@ from jobs.model import Action, RunReport
 from jobs.runner import Job, RunContext
 
 PLAN_WRITES = ("scale-down-plan", "restore-plan")
+TAG_WRITES = (*PLAN_WRITES, "mark-site", "unmark-site")  # PATCHes carrying tags
 _KEPT_OBSERVATIONS = 4  # for explain() right after a dry run in the same process
 
 
@@ -38,6 +39,7 @@ class DevHoursJob(Job):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._observations: dict[str, tuple[azure_io.Observed, Any]] = {}
+        self._refused: dict[str, dict[str, tuple[str, str]]] = {}  # run id -> action key -> code, message
 
     def observe(self, ctx: RunContext) -> azure_io.Observed:
         observed = azure_io.observe(ctx)
@@ -51,10 +53,10 @@ class DevHoursJob(Job):
         actions, planned = plan_run(observed.sites, observed.plans, observed.state, ctx.now,
                                     ctx.settings.dev_hours)
         observed.planned = planned
-        # A plan's PATCH replaces all its tags: apply merges with the tags seen now.
-        tags = {p.id.lower(): dict(p.tags) for p in observed.plans}
+        # A PATCH replaces all tags of a plan or app: apply merges with the tags seen now.
+        tags = {r.id.lower(): dict(r.tags) for r in [*observed.plans, *observed.sites]}
         return [replace(a, params={**a.params, "current_tags": tags.get(a.target.lower(), {})})
-                if a.kind in PLAN_WRITES and not a.verdict else a for a in actions]
+                if a.kind in TAG_WRITES and not a.verdict else a for a in actions]
 
     def before_apply(self, observed: azure_io.Observed, actions: list[Action], ctx: RunContext) -> None:
         """Which apps this run stops is saved before it stops them (state.write_ahead): a
@@ -64,18 +66,24 @@ class DevHoursJob(Job):
             observed.etag = ctx.save_state(STATE_KEY, ahead.to_json(), observed.etag)
 
     def apply(self, action: Action, ctx: RunContext) -> str | None:
-        return azure_io.apply(action, ctx)
+        try:
+            return azure_io.apply(action, ctx)
+        except azure_io.AzureRefusal as exc:  # remembered by finish(): not asked again every run
+            with self._lock:
+                self._refused.setdefault(ctx.run_id, {})[action.key] = (
+                    exc.code, str(exc).removeprefix("refused by Azure: "))
+            raise
 
     def finish(self, observed: azure_io.Observed, report: RunReport, ctx: RunContext) -> dict[str, Any]:
         report.errors.extend(observed.errors)
+        with self._lock:
+            refused = self._refused.pop(ctx.run_id, {})
         state = observed.state
         if observed.planned is not None:
-            state = settle(observed.state, observed.planned, report.outcomes)
+            state = settle(observed.state, observed.planned, report.outcomes, refused)
             if not ctx.dry_run:
-                # In the run store, not on the apps' tags: one blob write per run instead of
-                # one more Resource Manager write per app per transition (10 writes/s per
-                # subscription), and no tag churn against infrastructure-as-code. The SKU
-                # to restore is on the plan's tag too (same PATCH as the scale-down).
+                # The full record (applied transitions, slots, refusals) in the run store;
+                # the apps' markers and the plans' restore tags rebuild it if it is lost.
                 from jobs.store import StateConflict
                 try:
                     ctx.save_state(STATE_KEY, state.to_json(), observed.etag)

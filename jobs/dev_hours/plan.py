@@ -31,8 +31,15 @@ Semantics, per target app (see targets.py for what a target is):
   as skipped and not recorded, so the next run does them. Whole groups (an
   app with its slots) fit or wait together; plans with starts go first.
 
-Action kinds: stop-site, stop-slot, start-site, start-slot, scale-down-plan,
-restore-plan; verdict-only kinds: deny (skipped), invalid (failed).
+- Each app the job stops is first marked (tag MARKER_TAG: when, which slots) and
+  unmarked after its start; without a record of it (state lost) the marker is its
+  record. An app stopped by the job that lost its opt-in tag is started once at the
+  default schedule's next on; a denied one is reported, never written.
+- A downgrade Azure refused (remembered in the plan's record) is not asked again:
+  fewer instances on the same SKU instead, until the SKU changes or a week passes.
+
+Action kinds: stop-site, stop-slot, start-site, start-slot, mark-site, unmark-site,
+scale-down-plan, restore-plan; verdict-only kinds: deny (skipped), invalid (failed).
 """
 from __future__ import annotations
 
@@ -45,9 +52,10 @@ from jobs.dev_hours.resources import RUNNING, STOPPED, Plan, Site, Slot, tag
 from jobs.dev_hours.schedule import latest_transition, transitions
 from jobs.dev_hours.skus import (MAX_INSTANCES, SCALABLE_RANKS, Sku, estimate_savings,
                                  is_cheaper_sku, refusals, sku_from_name, tier_rank)
-from jobs.dev_hours.state import (RESTORE_TAG, PlanRecord, SiteRecord, State, parse_restore_tag,
-                                  restore_tag_value)
-from jobs.dev_hours.targets import Classified, Event, classify, deny_reason, plan_deny_reason
+from jobs.dev_hours.state import (ALL_SLOTS, MARKER_TAG, RESTORE_TAG, PlanRecord, SiteRecord, State,
+                                  marker_value, parse_marker, parse_restore_tag, restore_tag_value)
+from jobs.dev_hours.targets import (DEFAULT_VALUE, Classified, Event, classify, deny_reason,
+                                    plan_deny_reason)
 from jobs.model import Action
 
 __all__ = ["plan", "Site", "Slot", "Plan", "Sku", "State", "SiteRecord", "PlanRecord",
@@ -109,10 +117,21 @@ def plan(sites: Sequence[Site], plans: Sequence[Plan], state: State, now: dateti
         unit.tenants.append(c)
         if c.status == "denied":
             verdicts.append(Action.skip(site.id, f"denied: {c.reason}", kind="deny"))
+            if _stranded(site, state, denied=True):
+                verdicts.append(Action.fail(site.id, f"app '{site.name}' is marked as stopped by this job "
+                                            f"(tag {MARKER_TAG} or its record) but is denied: never "
+                                            "written; start it and remove the tag by hand",
+                                            kind="start-site"))
         elif c.status == "invalid":
             verdicts.append(Action.fail(site.id, c.reason))
         elif c.status == "target":
             unit.works.append(_site_work(c, state, now))
+        elif tag(site.tags, config.opt_in_tag) is None and _stranded(site, state):
+            back = _comeback(site, unit.plan, state, now, config)
+            if isinstance(back, _Work):
+                unit.works.append(back)
+            elif back is not None:
+                verdicts.append(back)
     for pkey in state.plans:
         if pkey in plans_by_key and pkey not in units:
             units[pkey] = _Unit(pkey, plans_by_key[pkey])
@@ -142,7 +161,7 @@ def plan(sites: Sequence[Site], plans: Sequence[Plan], state: State, now: dateti
         works = sorted(unit.works, key=lambda w: (not w.starts, w.site.name.lower(), w.key))
         for work in works:
             if work.actions and work.starts and restore:
-                work.actions = [replace(a, after=(restore.key,)) for a in work.actions]
+                work.actions = [replace(a, after=(*a.after, restore.key)) for a in work.actions]
             if work.actions and work.starts and not restore_ok:
                 cap.refuse(work.actions, out, "waits for the plan's restore, held back by the "
                            f"cap of {cap.limit} actions per run; the next run does it")
@@ -165,6 +184,8 @@ def plan(sites: Sequence[Site], plans: Sequence[Plan], state: State, now: dateti
             plans_state[unit.key] = scale_record
         elif scale_record is not None and restore is None:  # a lost record, adopted from its tag
             plans_state[unit.key] = scale_record
+    plans_state = {k: _remember_refusal(r, state.plans.get(k), plans_by_key.get(k), now)
+                   for k, r in plans_state.items()}
     new_state = State(sites=sites_state, plans=plans_state, last_run=now, requires=requires)
     return verdicts + out, new_state
 
@@ -195,8 +216,9 @@ class _Cap:
 def _site_work(c: Classified, state: State, now: datetime) -> _Work:
     site = c.site
     key = site.id.lower()
-    old = state.sites.get(key) or SiteRecord()
+    marker = tag(site.tags, MARKER_TAG)
     event = c.event(now)
+    old = state.sites.get(key) or _from_marker(site, marker, event)
     running = _running(site)
     work = _Work(c, key, event, running_now=running, running_after=running)
     if event is None or old.applied == event.id:
@@ -226,6 +248,8 @@ def _site_work(c: Classified, state: State, now: datetime) -> _Work:
         work.record = SiteRecord(event.id, site.state == RUNNING or old.stopped_by_job,
                                  tuple(sorted(kept)))
         work.running_after = False
+        if work.actions:
+            work.actions = _marked(site, marker, work.record, now, work.actions, base, why)
     else:
         started = site.state == STOPPED and old.stopped_by_job
         if started:
@@ -238,6 +262,68 @@ def _site_work(c: Classified, state: State, now: datetime) -> _Work:
                 work.actions.append(_slot_action("start-slot", site, slot, why, base))
         work.record = SiteRecord(event.id, False, ())
         work.running_after = running or bool(work.actions)
+        if marker is not None:  # after the starts: a failed start leaves the app marked
+            work.actions.append(Action("unmark-site", site.id, f"{why}; removes tag {MARKER_TAG}",
+                                       {**base, "remove_tags": [MARKER_TAG]},
+                                       after=tuple(a.key for a in work.actions)))
+    return work
+
+
+def _from_marker(site: Site, marker: str | None, event: Event | None) -> SiteRecord:
+    """What the job stopped, read from the app's marker when its record is gone (the state
+    was lost): the app (if stopped) and the slots it names; an off transition before the
+    marker's time was applied then (so a person's start since is respected)."""
+    if marker is None:
+        return SiteRecord()
+    when, app, slots = parse_marker(marker)
+    if ALL_SLOTS in slots:
+        slots = tuple(s.name.lower() for s in site.slots if s.state == STOPPED)
+    applied = (event.id if event is not None and event.kind == "off" and event.at is not None
+               and when is not None and when >= event.at else None)
+    return SiteRecord(applied, app and site.state == STOPPED, slots)
+
+
+def _marked(site: Site, marker: str | None, record: SiteRecord, now: datetime, stops: list[Action],
+            base: dict[str, Any], why: str) -> list[Action]:
+    """The stops, after a write of the marker that survives the loss of the job's state
+    (unless the app carries one naming the same already)."""
+    value = marker_value(now, record.stopped_by_job, record.slots_stopped)
+    if marker is not None and parse_marker(marker)[1:] == parse_marker(value)[1:]:
+        return stops
+    mark = Action("mark-site", site.id, f"{why}; tag {MARKER_TAG}={value} before the stop",
+                  {**base, "tags": {MARKER_TAG: value}})
+    return [mark] + [replace(a, after=(*a.after, mark.key)) for a in stops]
+
+
+def _stranded(site: Site, state: State, denied: bool = False) -> bool:
+    """Whether the app (or a slot) is stopped by this job: its marker, or its record (for a
+    denied app, while it is still stopped)."""
+    record = state.sites.get(site.id.lower())
+    if tag(site.tags, MARKER_TAG) is not None:
+        return True
+    if record is None:
+        return False
+    if denied:
+        return record.stopped_by_job and site.state == STOPPED
+    return record.stopped_by_job or bool(record.slots_stopped)
+
+
+def _comeback(site: Site, plan_: Plan | None, state: State, now: datetime, config: DevHoursSettings
+              ) -> _Work | Action | None:
+    """An app this job stopped whose opt-in tag was removed since: started once at the next
+    on of the default schedule, its marker removed, then left alone."""
+    as_target = classify(replace(site, tags={**site.tags, config.opt_in_tag: DEFAULT_VALUE}),
+                         plan_, now, config)
+    if as_target.status != "target":
+        return None
+    gone = f"no longer opted in (tag {config.opt_in_tag} removed) but stopped by this job"
+    event = as_target.event(now)
+    if event is None or event.kind == "off":
+        return Action.skip(site.id, f"app '{site.name}' is {gone}: at the next on of the default "
+                           "schedule it is started (if still stopped) and its marker removed, then "
+                           "left alone", kind="start-site")
+    work = _site_work(as_target, state, now)
+    work.actions = [replace(a, reason=f"{gone}, once: {a.reason}") for a in work.actions]
     return work
 
 
@@ -378,6 +464,13 @@ def _scale_down(unit: _Unit, state: State, now: datetime, config: DevHoursSettin
         return None, None  # handled in this off period already
     handled = PlanRecord(period, None, None)
     target, note = target_sku(plan_, [c.site for c in unit.tenants], config)
+    refused = record.refused
+    if (target is not None and refused is not None and refused.remembered(plan_.sku.name, now)
+            and target.name.lower() == refused.sku.lower() and target.name.lower() != plan_.sku.name.lower()):
+        # Asking again would be refused again, every run: shed instances on the same SKU instead.
+        fewer = replace(plan_.sku, capacity=min(config.scale_down_capacity, plan_.sku.capacity))
+        target = None if fewer.same_as(plan_.sku) else fewer
+        note = f"{refused.describe()}; {'no instance to shed' if target is None else 'instances only'}"
     if target is None and not note:
         return None, None  # already as small as configured: nothing to save, nothing to say
     running = [w.site.name for w in unit.works if w.running_after]
@@ -405,6 +498,16 @@ def _scale_down(unit: _Unit, state: State, now: datetime, config: DevHoursSettin
     after = tuple(a.key for w in unit.works for a in w.actions)
     action = Action("scale-down-plan", plan_.id, reason, params, after=after)
     return action, PlanRecord(period, plan_.sku, target)
+
+
+def _remember_refusal(record: PlanRecord, old: PlanRecord | None, plan_: Plan | None,
+                      now: datetime) -> PlanRecord:
+    """The record with the plan's remembered refusal carried over, or dropped once it has
+    expired, the plan's SKU changed or the plan is gone."""
+    refused = old.refused if old is not None else None
+    if refused is not None and (plan_ is None or not refused.remembered(plan_.sku.name, now)):
+        refused = None
+    return replace(record, refused=refused) if record.refused != refused else record
 
 
 def _adopt(unit: _Unit, plan_: Plan) -> PlanRecord | None:

@@ -5,7 +5,8 @@ Where it lives: one JSON blob per job, ``state/dev-hours/<key>.json`` in the
 runs container, read with ``ctx.load_state`` and written once per run with
 ``ctx.save_state`` (etag-guarded) after apply, never in a dry run. Each
 scaled-down plan also carries its original SKU in the tag ``RESTORE_TAG``
-(written by azure_io in the scale-down call), so a lost blob can be rebuilt.
+(written by azure_io in the scale-down call), and each app it stopped the tag
+``MARKER_TAG`` (written before the stop), so a lost blob can be rebuilt.
 
 Format (version 1; resource ids lower-cased)::
 
@@ -17,7 +18,13 @@ Format (version 1; resource ids lower-cased)::
      "plans": {"<plan id>": {"period": "off@2026-11-27T18:00Z",
                              "original": {"name": "P1v3", "tier": "PremiumV3", "size": "P1v3",
                                           "family": "Pv3", "capacity": 2},
-                             "scaled_to": {"name": "B1", ...}}}}
+                             "scaled_to": {"name": "B1", ...},
+                             "refused": {"sku": "B1", "code": "Conflict", "at": "...",
+                                         "plan_sku": "P1v3", "message": "..."}}}}
+
+``refused`` (only while remembered): a downgrade Azure refused; later runs scale that plan
+by instances only (same SKU) instead of asking again, until the plan's SKU name changes or
+``REFUSAL_MEMORY`` has passed.
 
 Before apply, a run that stops anything first saves the state with those apps already
 marked ``stopped_by_job`` (``write_ahead``), so a crash between a stop and the save after
@@ -30,7 +37,7 @@ last handled for. Never holds a secret.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping
 
 from jobs.dev_hours.skus import Sku, sku_from_name
@@ -38,6 +45,7 @@ from jobs.model import Action, Outcome
 
 STATE_KEY = "state"  # ctx.load_state(STATE_KEY)
 VERSION = 1
+REFUSAL_MEMORY = timedelta(days=7)  # a refused downgrade is asked again after this (the plan may be fixed)
 
 
 @dataclass(frozen=True)
@@ -57,21 +65,54 @@ class SiteRecord:
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """A downgrade Azure refused: not asked again while the plan keeps its SKU name and
+    for at most REFUSAL_MEMORY (a fixed plan is then tried again)."""
+
+    sku: str  # the refused SKU's name ("B1")
+    code: str  # Azure's error code ("Conflict")
+    at: datetime  # when
+    plan_sku: str  # the plan's SKU name then; another SKU (changed by hand) forgets the refusal
+    message: str = ""  # Azure's message, for people
+
+    def remembered(self, plan_sku: str, now: datetime) -> bool:
+        return plan_sku.lower() == self.plan_sku.lower() and now - self.at < REFUSAL_MEMORY
+
+    def describe(self) -> str:
+        return (f"{self.sku} refused by Azure at {_iso(self.at)} ({self.code}: {self.message}); "
+                f"not asked again before {_iso(self.at + REFUSAL_MEMORY)} unless the plan's SKU changes")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sku": self.sku, "code": self.code, "at": _iso(self.at), "plan_sku": self.plan_sku,
+                "message": self.message}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "Refusal":
+        return cls(sku=data["sku"], code=data.get("code") or "", at=_parse_time(data["at"]),
+                   plan_sku=data["plan_sku"], message=data.get("message") or "")
+
+
+@dataclass(frozen=True)
 class PlanRecord:
     period: str | None = None  # the off period this plan was last handled for
     original: Sku | None = None  # SKU before this job scaled it down; None when not scaled down
     scaled_to: Sku | None = None  # what the job scaled it to
+    refused: Refusal | None = None  # the last downgrade Azure refused, while remembered
 
     def to_json(self) -> dict[str, Any]:
-        return {"period": self.period,
+        data = {"period": self.period,
                 "original": self.original.to_json() if self.original else None,
                 "scaled_to": self.scaled_to.to_json() if self.scaled_to else None}
+        if self.refused:
+            data["refused"] = self.refused.to_json()
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "PlanRecord":
         return cls(period=data.get("period"),
                    original=Sku.from_json(data["original"]) if data.get("original") else None,
-                   scaled_to=Sku.from_json(data["scaled_to"]) if data.get("scaled_to") else None)
+                   scaled_to=Sku.from_json(data["scaled_to"]) if data.get("scaled_to") else None,
+                   refused=Refusal.from_json(data["refused"]) if data.get("refused") else None)
 
 
 @dataclass(frozen=True)
@@ -99,14 +140,17 @@ class State:
         last = data.get("last_run")
         return cls(sites={k.lower(): SiteRecord.from_json(v) for k, v in (data.get("sites") or {}).items()},
                    plans={k.lower(): PlanRecord.from_json(v) for k, v in (data.get("plans") or {}).items()},
-                   last_run=datetime.fromisoformat(last.replace("Z", "+00:00")) if last else None)
+                   last_run=_parse_time(last) if last else None)
 
 
-def settle(previous: State, planned: State, outcomes: Iterable[Outcome]) -> State:
+def settle(previous: State, planned: State, outcomes: Iterable[Outcome],
+           refused: Mapping[str, tuple[str, str]] | None = None) -> State:
     """The state to save after apply: a planned record is kept only when every
     action it needs succeeded; otherwise the previous record is kept, updated by
     the actions that did succeed (so a stopped app is still known as stopped by
-    the job, and the transition is tried again next run)."""
+    the job, and the transition is tried again next run). ``refused`` (action key ->
+    Azure's error code and message) names the scale-downs Azure refused: remembered."""
+    outcomes = list(outcomes)
     done = {o.action.key for o in outcomes if o.status == "succeeded"}
     sites = dict(previous.sites)
     for key, record in planned.sites.items():
@@ -120,6 +164,13 @@ def settle(previous: State, planned: State, outcomes: Iterable[Outcome]) -> Stat
     for key, plan_record in planned.plans.items():
         if all(k in done for k in planned.requires.get(f"plan:{key}", ())):
             plans[key] = plan_record
+    for o in outcomes:
+        a = o.action
+        if o.status == "failed" and a.kind == "scale-down-plan" and a.key in (refused or {}):
+            code, message = (refused or {})[a.key]
+            refusal = Refusal(a.params["sku"]["name"], code, planned.last_run,  # type: ignore[arg-type]
+                              a.params["original"]["name"], message[:300])
+            plans[a.target.lower()] = replace(plans.get(a.target.lower()) or PlanRecord(), refused=refusal)
     return State(sites=sites, plans=plans, last_run=planned.last_run)
 
 
@@ -162,6 +213,10 @@ def _partial(record: SiteRecord, site_key: str, succeeded: list[str]) -> SiteRec
     return replace(record, stopped_by_job=stopped, slots_stopped=tuple(sorted(slots)))
 
 
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def _iso(value: datetime | None) -> str | None:
     if value is None:
         return None
@@ -197,3 +252,34 @@ def parse_restore_tag(value: str) -> tuple[Sku, Sku]:
     except ValueError:
         raise ValueError("capacity is not a number") from None
     return original, sku_from_name(fields["to"], capacity)
+
+
+# -- the marker on an app this job stopped ------------------------------------------------
+
+MARKER_TAG = "ops-dev-hours-stopped"
+ALL_SLOTS = "*"  # the slot list did not fit in a tag value: every stopped slot
+_TAG_VALUE_MAX = 256  # Azure's limit on a tag value
+
+
+def marker_value(now: datetime, app: bool, slots: Iterable[str]) -> str:
+    """'2026-11-30T19:15:00Z' or '2026-11-30T19:15:00Z;slots=pr1,staging': when the job
+    stopped the app, and the slots it stopped (listed here: one more write each otherwise);
+    ';app=no' when it stopped slots only (the app was stopped by hand)."""
+    names = sorted(slots)
+    head = _iso(now) + ("" if app else ";app=no")
+    value = head + (f";slots={','.join(names)}" if names else "")
+    return value if len(value) <= _TAG_VALUE_MAX else f"{head};slots={ALL_SLOTS}"
+
+
+def parse_marker(value: str) -> tuple[datetime | None, bool, tuple[str, ...]]:
+    """(when, whether the job stopped the app itself, the slots it stopped: lower-case, or
+    (ALL_SLOTS,)) from a marker; a value it cannot read is taken as the app alone."""
+    head, *parts = (value or "").split(";")
+    try:
+        when = _parse_time(head.strip())
+        when = when if when.tzinfo else None
+    except ValueError:
+        when = None
+    fields = {k.strip().lower(): v.strip() for k, _, v in (p.partition("=") for p in parts)}
+    slots = tuple(sorted(n.strip().lower() for n in fields.get("slots", "").split(",") if n.strip()))
+    return when, fields.get("app", "").lower() != "no", slots

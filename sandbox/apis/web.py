@@ -7,7 +7,9 @@ refresh (answered, nothing else changes); list/get/start/stop slots;
 list/get plans and the apps on a plan, PUT (a long-running operation, 202 as in
 the spec examples) and PATCH, changing SKU, capacity and tags. A plan change that the plan's apps' features forbid is
 refused as App Service refuses it: App Service's own error body (`Code`,
-`Message`, `Details`, PascalCase, not ARM's `{"error": ...}`), 409 or 400.
+`Message`, `Details`, PascalCase, not ARM's `{"error": ...}`), 409 or 400. A plan's
+private `_sandbox.refuse_below` stands for a feature no read shows (backups, hybrid
+connections...): SKUs below its tier are refused in ARM's `{"error": {"code", "message"}}`.
 
 Feature floors (tier rank: Free < Shared < Basic < Standard < Premium*):
 deployment slots need Standard; Always On, regional VNet integration (site
@@ -227,6 +229,19 @@ def _always_on_conflict() -> AppServiceError:
                             "Parameters": [message]})
 
 
+def _unseen_refusal(plan: dict[str, Any], sku: dict[str, Any]) -> ApiError | None:
+    """A refusal for a feature in use that Resource Manager does not show on the plan or its
+    apps (backups, hybrid connections, autoscale...), so a client cannot foresee it: the
+    world's `_sandbox.refuse_below` {"tier", "status", "code", "message"} refuses every SKU
+    ranked below `tier` (a capacity change on the same tier passes), in ARM's error shape."""
+    rule = (plan.get("_sandbox") or {}).get("refuse_below")
+    if not rule or TIERS[sku["tier"]][0] >= TIERS[rule["tier"]][0]:
+        return None
+    message = rule.get("message") or (f"The App Service plan '{plan['name']}' uses features that the "
+                                      f"'{sku['tier']}' pricing tier does not support.")
+    return ApiError(int(rule.get("status", 409)), rule.get("code", "Conflict"), message)
+
+
 def _sites_and_slots_on(world: World, plan_id: str) -> list[dict[str, Any]]:
     return _sites_on(world, plan_id) + _sites_on(world, plan_id, SLOT_TYPE)
 
@@ -234,7 +249,8 @@ def _sites_and_slots_on(world: World, plan_id: str) -> list[dict[str, Any]]:
 def _change_plan(world: World, plan: dict[str, Any], body: dict[str, Any], *, replace: bool) -> None:
     """Apply a PUT (replace) or PATCH body to a stored plan, refusing what Azure refuses."""
     sku = _sku(body.get("sku") or {}, plan.get("sku"))
-    refusal = _refusal(world, plan["name"], sku, _sites_and_slots_on(world, plan["id"]))
+    refusal = (_unseen_refusal(plan, sku)
+               or _refusal(world, plan["name"], sku, _sites_and_slots_on(world, plan["id"])))
     if refusal:
         raise refusal
     plan["sku"] = sku

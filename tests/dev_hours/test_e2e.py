@@ -99,12 +99,18 @@ def is_write(entry: dict) -> bool:
 
 
 def written(entry: dict) -> tuple[str, str]:
-    """('stop', 'app-web-dev/staging'), ('plan', 'plan-web-dev')..."""
-    parts = entry["path"].split("/providers/Microsoft.Web/", 1)[1].split("/")
+    """('stop', 'app-web-dev/staging'), ('plan', 'plan-web-dev'), ('tag', 'app-web-dev')
+    (a PATCH of the app's tags: its marker written or removed)..."""
+    parts = entry["path"].split("?")[0].split("/providers/Microsoft.Web/", 1)[1].split("/")
     if parts[0] == "serverfarms":
         return "plan", parts[1]
     name = parts[1] + (f"/{parts[3]}" if len(parts) > 3 and parts[2] == "slots" else "")
-    return parts[-1], name
+    return (parts[-1] if parts[-1] in ("start", "stop") else "tag"), name
+
+
+def sites_of(names) -> list[str]:
+    """The apps of apps and slots: those whose marker a run writes or removes."""
+    return sorted({n.split("/")[0] for n in names})
 
 
 def summary(writes: list[dict]) -> dict[str, list[str]]:
@@ -151,7 +157,7 @@ def test_a_week_of_runs(estate, app_env):
 
     # Mon 09:00 - first run, in working hours: only the New York app is off (04:00 there).
     report, log, writes = estate.run("2026-11-30T09:00:00Z")
-    assert summary(writes) == {"stop": ["app-etl-dev"]}
+    assert summary(writes) == {"stop": ["app-etl-dev"], "tag": ["app-etl-dev"]}
     apps["app-etl-dev"] = "Stopped"
     assert estate.apps() == apps and estate.plans() == plans
     only_failure_is_the_malformed_tag(report)
@@ -169,14 +175,15 @@ def test_a_week_of_runs(estate, app_env):
     report, log, writes = estate.run("2026-11-30T19:15:00Z", dry_run=True)
     assert writes == [] and estate.apps() == apps and estate.plans() == plans
     planned = [a for a in report["actions"] if a["status"] == "planned"]
-    assert len(planned) == 21 and all(a["reason"] for a in planned)
+    assert len(planned) == 21 + 15 and all(a["reason"] for a in planned)  # 15 marker writes
     assert report["details"]["done"]["scale-down-plan"] == 4
 
     # Mon 19:15 - off: stop the apps and their slots, scale down the plans whose apps are all off.
     report, log, writes = estate.run("2026-11-30T19:15:00Z")
     assert summary(writes) == {
         "stop": sorted(DAILY), "start": ["app-etl-dev"],  # 14:15 in New York: its day started
-        "plan": ["plan-blue-test", "plan-jobs-dev", "plan-shop-test", "plan-web-dev"]}
+        "plan": ["plan-blue-test", "plan-jobs-dev", "plan-shop-test", "plan-web-dev"],
+        "tag": sites_of(DAILY + ("app-etl-dev",))}
     apps.update({n: "Stopped" for n in DAILY} | {"app-etl-dev": "Running"})
     plans.update({"plan-web-dev": "S1 x1",  # B1 refused up front: app-web-dev has a slot
                   "plan-jobs-dev": "B1 x1", "plan-shop-test": "B1 x1", "plan-blue-test": "B1 x1"})
@@ -220,7 +227,8 @@ def test_a_week_of_runs(estate, app_env):
 
     # Mon 22:30: app-override-dev's keep-on override expired at 22:00: now it goes off.
     report, log, writes = estate.run("2026-11-30T22:30:00Z")
-    assert summary(writes) == {"stop": ["app-override-dev"], "plan": ["plan-override-dev"]}
+    assert summary(writes) == {"stop": ["app-override-dev"], "plan": ["plan-override-dev"],
+                               "tag": ["app-override-dev"]}
     apps["app-override-dev"] = "Stopped"
     plans["plan-override-dev"] = "B1 x1"
     assert estate.apps() == apps and estate.plans() == plans
@@ -231,7 +239,9 @@ def test_a_week_of_runs(estate, app_env):
     back = [n for n in DAILY if n != "app-api-dev"] + ["app-override-dev"]
     assert summary(writes) == {
         "start": sorted(back), "stop": ["app-etl-dev"],  # 00:00 UTC was 19:00 in New York
-        "plan": ["plan-blue-test", "plan-jobs-dev", "plan-override-dev", "plan-shop-test"]}
+        "plan": ["plan-blue-test", "plan-jobs-dev", "plan-override-dev", "plan-shop-test"],
+        # app-api-dev, started by hand, loses its marker too
+        "tag": sites_of(back + ["app-api-dev", "app-etl-dev"])}
     apps.update({n: "Running" for n in back} | {"app-etl-dev": "Stopped"})
     plans.update({n: PLANS[n] for n in ("plan-blue-test", "plan-jobs-dev", "plan-override-dev",
                                          "plan-shop-test")})
@@ -250,7 +260,8 @@ def test_a_week_of_runs(estate, app_env):
     report, log, writes = estate.run("2026-12-04T19:30:00Z")
     assert summary(writes) == {
         "stop": sorted(DAILY + ("app-override-dev",)), "start": ["app-etl-dev"],
-        "plan": ["plan-blue-test", "plan-jobs-dev", "plan-override-dev", "plan-shop-test", "plan-web-dev"]}
+        "plan": ["plan-blue-test", "plan-jobs-dev", "plan-override-dev", "plan-shop-test", "plan-web-dev"],
+        "tag": sites_of(DAILY + ("app-override-dev", "app-etl-dev"))}
     apps.update({n: "Stopped" for n in DAILY + ("app-override-dev",)} | {"app-etl-dev": "Running"})
     plans.update({"plan-web-dev": "S1 x1", "plan-jobs-dev": "B1 x1", "plan-shop-test": "B1 x1",
                   "plan-blue-test": "B1 x1", "plan-override-dev": "B1 x1"})
@@ -259,7 +270,7 @@ def test_a_week_of_runs(estate, app_env):
 
     # Sat 12:00: New York's Friday ended at 00:00 UTC; now plan-data-dev's apps are all off.
     report, log, writes = estate.run("2026-12-05T12:00:00Z")
-    assert summary(writes) == {"stop": ["app-etl-dev"], "plan": ["plan-data-dev"]}
+    assert summary(writes) == {"stop": ["app-etl-dev"], "plan": ["plan-data-dev"], "tag": ["app-etl-dev"]}
     apps["app-etl-dev"] = "Stopped"
     plans["plan-data-dev"] = "B1 x1"
     assert estate.apps() == apps and estate.plans() == plans
@@ -272,7 +283,8 @@ def test_a_week_of_runs(estate, app_env):
     assert summary(writes) == {
         "start": sorted(DAILY + ("app-override-dev",)),
         "plan": ["plan-blue-test", "plan-data-dev", "plan-jobs-dev", "plan-override-dev",
-                 "plan-shop-test", "plan-web-dev"]}
+                 "plan-shop-test", "plan-web-dev"],
+        "tag": sites_of(DAILY + ("app-override-dev",))}
     apps.update({n: "Running" for n in DAILY + ("app-override-dev",)})
     plans = dict(PLANS)
     assert estate.apps() == apps and estate.plans() == plans
@@ -280,7 +292,7 @@ def test_a_week_of_runs(estate, app_env):
 
     # Mon 13:30: New York's Monday began at 13:00 UTC.
     report, log, writes = estate.run("2026-12-07T13:30:00Z")
-    assert summary(writes) == {"start": ["app-etl-dev"]}
+    assert summary(writes) == {"start": ["app-etl-dev"], "tag": ["app-etl-dev"]}
     apps["app-etl-dev"] = "Running"
     assert estate.apps() == apps == {**APPS, "app-etl-dev": "Running"} and estate.plans() == PLANS
     assert apps["app-admin-dev"] == "Stopped"  # the app stopped by hand was never started
@@ -323,6 +335,7 @@ def test_the_cap_spreads_the_evening_over_several_runs(world, app_env, monkeypat
     configure(monkeypatch, max_actions_per_run=5)
     estate = Estate(app_env)
     estate.run("2026-11-30T09:00:00Z")
+    first = len(estate.all_writes)
     runs = []
     for _ in range(10):
         report, log, writes = estate.run("2026-11-30T19:15:00Z")
@@ -332,10 +345,10 @@ def test_the_cap_spreads_the_evening_over_several_runs(world, app_env, monkeypat
         assert all(a["status"] == "skipped" for a in held)
         if not writes:
             break
-    assert runs[-1] == 0 and sum(runs) == 21 and len(runs) >= 5
-    # at most one write per changed resource, whatever the number of runs
-    names = [written(e) for e in estate.all_writes[1:]]
-    assert len(names) == len(set(names)) == 21
+    assert runs[-1] == 0 and sum(runs) == 36 and len(runs) >= 8  # 21 changes, 15 marker writes
+    # at most one write of each kind per changed resource, whatever the number of runs
+    names = [written(e) for e in estate.all_writes[first:]]
+    assert len(names) == len(set(names)) == 36
     assert estate.plans()["plan-jobs-dev"] == "B1 x1" and estate.apps()["app-web-dev/staging"] == "Stopped"
 
 

@@ -74,8 +74,13 @@ def run(sites, now: str, state: State | None = None, plans=None, read_apps: bool
 
 
 def kinds(actions: list[Action]) -> list[tuple[str, str, str | None]]:
-    """(kind, last part of the target, verdict) per action."""
-    return [(a.kind, a.target.rsplit("/", 1)[-1], a.verdict) for a in actions]
+    """(kind, last part of the target, verdict) per action, but the marker writes before
+    each stop and after each start (tests/dev_hours/test_state_loss.py covers them)."""
+    return [(a.kind, a.target.rsplit("/", 1)[-1], a.verdict) for a in unmarked(actions)]
+
+
+def unmarked(actions: list[Action]) -> list[Action]:
+    return [a for a in actions if a.kind not in ("mark-site", "unmark-site")]
 
 
 def all_succeed(previous: State, actions: list[Action], planned: State) -> State:
@@ -91,7 +96,7 @@ def site_record(state: State, name: str) -> SiteRecord:
 def test_off_stops_a_running_app_once_and_remembers_it_did():
     actions, planned = run([make_site()], "2026-11-27T18:05")
     assert kinds(actions) == [("stop-site", "web-dev", None)]
-    assert actions[0].reason == "off at Fri 2026-11-27 19:00 Europe/Berlin (18:00 UTC)"
+    assert unmarked(actions)[0].reason == "off at Fri 2026-11-27 19:00 Europe/Berlin (18:00 UTC)"
     assert site_record(planned, "web-dev") == SiteRecord(FRI_OFF, True, ())
     after = all_succeed(State(), actions, planned)
     again, _ = run([make_site(state="Stopped")], "2026-11-27T18:20", after)
@@ -154,8 +159,8 @@ def test_slots_stop_and_start_with_their_app_and_a_slot_stopped_by_hand_stays_st
     site = make_site(slots=(Slot("staging", "Running"), Slot("qa", "Stopped")))
     actions, planned = run([site], "2026-11-27T18:05")
     assert kinds(actions) == [("stop-site", "web-dev", None), ("stop-slot", "staging", None)]
-    assert actions[1].target == site_id("web-dev") + "/slots/staging"
-    assert actions[1].params["slot"] == "staging"
+    assert unmarked(actions)[1].target == site_id("web-dev") + "/slots/staging"
+    assert unmarked(actions)[1].params["slot"] == "staging"
     state = all_succeed(State(), actions, planned)
     assert site_record(state, "web-dev").slots_stopped == ("staging",)
     stopped = make_site(state="Stopped", slots=(Slot("staging", "Stopped"), Slot("qa", "Stopped")))
@@ -166,7 +171,9 @@ def test_slots_stop_and_start_with_their_app_and_a_slot_stopped_by_hand_stays_st
 def test_a_partly_failed_stop_is_retried_and_the_stopped_app_is_still_started_later():
     site = make_site(slots=(Slot("staging", "Running"),))
     actions, planned = run([site], "2026-11-27T18:05")
-    outcomes = [Outcome(actions[0], "succeeded"), Outcome(actions[1], "failed", "HTTP 500")]
+    mark, stop, stop_slot = actions
+    outcomes = [Outcome(mark, "succeeded"), Outcome(stop, "succeeded"),
+                Outcome(stop_slot, "failed", "HTTP 500")]
     state = settle(State(), planned, outcomes)
     assert site_record(state, "web-dev") == SiteRecord(None, True, ())  # not applied yet, but ours
     half = make_site(state="Stopped", slots=(Slot("staging", "Running"),))
@@ -364,14 +371,14 @@ def test_override_expiry_is_an_instant_or_the_end_of_a_local_day(value, zone, ex
 
 def test_beyond_the_cap_actions_wait_for_the_next_run_and_are_not_recorded():
     sites = [make_site(f"app{i}-dev") for i in range(3)]
-    actions, planned = run(sites, "2026-11-27T18:05", max_actions_per_run=2)
+    actions, planned = run(sites, "2026-11-27T18:05", max_actions_per_run=4)  # each: mark, stop
     assert kinds(actions) == [("stop-site", "app0-dev", None), ("stop-site", "app1-dev", None),
                               ("stop-site", "app2-dev", "skipped")]
-    assert actions[2].reason.startswith("cap of 2 actions per run reached")
+    assert unmarked(actions)[2].reason.startswith("cap of 4 actions per run reached")
     state = all_succeed(State(), actions, planned)
     assert site_id("app2-dev").lower() not in state.sites
     sites = [replace(s, state="Stopped") for s in sites[:2]] + [sites[2]]
-    next_run, _ = run(sites, "2026-11-27T18:20", state, max_actions_per_run=2)
+    next_run, _ = run(sites, "2026-11-27T18:20", state, max_actions_per_run=4)
     assert kinds(next_run) == [("stop-site", "app2-dev", None)]
 
 
@@ -396,7 +403,7 @@ def test_when_every_app_is_off_the_plan_is_scaled_down_after_the_stops():
     assert kinds(actions) == [("stop-site", "api-dev", "skipped"), ("stop-site", "web-dev", None),
                               ("scale-down-plan", "asp-dev", None)]
     scale = actions[-1]
-    assert scale.after == (f"stop-site:{site_id('web-dev')}",)
+    assert scale.after == (f"mark-site:{site_id('web-dev')}", f"stop-site:{site_id('web-dev')}")
     assert scale.params["sku"] == {"name": "B1", "tier": "Basic", "size": "B1", "family": "B",
                                    "capacity": 1}
     assert scale.params["original"] == {"name": "P1v3", "tier": "PremiumV3", "size": "P1v3",
@@ -464,7 +471,8 @@ def test_a_plan_is_scaled_down_once_per_off_period():
 
 def test_a_scale_down_held_back_or_failed_is_tried_again_next_run():
     actions, planned = run([make_site()], "2026-11-27T18:05", scale_down_sku="B1")
-    outcomes = [Outcome(actions[0], "succeeded"), Outcome(actions[1], "failed", "429")]
+    outcomes = [Outcome(a, "failed", "429") if a.kind == "scale-down-plan" else Outcome(a, "succeeded")
+                for a in actions]
     state = settle(State(), planned, outcomes)
     retry, _ = run([make_site(state="Stopped")], "2026-11-27T18:20", state, scale_down_sku="B1")
     assert kinds(retry) == [("scale-down-plan", "asp-dev", None)]
@@ -628,6 +636,16 @@ def test_a_restore_tag_on_a_plan_not_at_the_tags_scaled_size_is_not_followed():
     assert [a for a in actions if a.kind == "restore-plan" and not a.verdict] == []
 
 
+def test_an_app_the_job_stopped_that_became_production_is_never_written():
+    state = scaled_state(ORIGINAL, sku_from_name("B1"), record("web-dev", FRI_OFF, True))
+    prod_now = make_site(state="Stopped", tags={"environment": "prod"})
+    actions, _ = run([prod_now], "2026-11-28T10:00", state, plans=[make_plan(sku="B1", capacity=1)])
+    assert kinds(actions) == [("deny", "web-dev", "skipped"), ("start-site", "web-dev", "failed"),
+                              ("restore-plan", "asp-dev", "failed")]
+    assert "stopped by this job" in actions[1].reason and "never written" in actions[1].reason
+    assert "hosts denied app 'web-dev'" in actions[2].error
+
+
 def test_a_plan_changed_by_hand_after_the_scale_down_is_not_restored():
     state = scaled_state(ORIGINAL, sku_from_name("B1"), record("web-dev", FRI_OFF, True))
     actions, planned = run([make_site(state="Stopped")], "2026-11-30T07:05", state,
@@ -697,7 +715,7 @@ def test_explain_lists_next_transitions_in_local_time_and_utc_and_what_a_run_wou
     web = by_name["web-dev"]
     assert web.next[0] == {"kind": "on", "local": "2026-11-30T08:00:00-05:00",
                            "utc": "2026-11-30T13:00:00Z", "scheduled": "Mon 2026-11-30 08:00"}
-    assert [a["kind"] for a in web.actions] == ["stop-site"]
+    assert [a["kind"] for a in web.actions] == ["mark-site", "stop-site"]
     assert by_name["shop-prod"].status == "denied" and by_name["bad-dev"].status == "invalid"
     assert "'9' is not a time" in by_name["bad-dev"].reason
     json.dumps(ex.to_json())

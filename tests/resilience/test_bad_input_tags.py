@@ -162,8 +162,9 @@ def check_dev_hours_report(report: dict, apps, done: str) -> None:
     assert report["errors"] == [], report["errors"]
     for i, (tags, fault_tag, fault) in enumerate(apps):
         actions = by_target.pop(app_id(i).lower(), [])
-        if fault_tag is None:  # well formed: its stop, nothing else
-            assert [(a["kind"], a["status"]) for a in actions] == [("stop-site", done)], (tags, actions)
+        if fault_tag is None:  # well formed: its marker, then its stop, nothing else
+            assert [(a["kind"], a["status"]) for a in actions] == [("mark-site", done), ("stop-site", done)], \
+                (tags, actions)
             continue
         assert [(a["kind"], a["status"]) for a in actions] == [("invalid", "failed")], (tags, actions)
         error = actions[0]["error"]

@@ -27,9 +27,9 @@ SCENARIOS = {
     "morning": ((MON, MON_OFF), TUE, TUE_OFF),  # restores, then starts
     "evening": ((MON, MON_OFF, TUE), TUE_OFF, WED),  # the plans' records of Monday's period
 }
-FULL_WRITES = {"first-evening": 28, "morning": 28, "evening": 30}  # each run's writes (full form)
+FULL_WRITES = {"first-evening": 43, "morning": 43, "evening": 46}  # each run's writes (full form)
 VERB = {"stop-site": "stop", "stop-slot": "stop", "start-site": "start", "start-slot": "start",
-        "scale-down-plan": "plan", "restore-plan": "plan"}
+        "scale-down-plan": "plan", "restore-plan": "plan", "mark-site": "tag", "unmark-site": "tag"}
 SHORT = 2  # kill points per scenario in the short form
 _references: dict[str, dict] = {}
 

@@ -33,6 +33,7 @@ KNOWN_PRODUCTION = {"app-checkout-prod", "app-billing-test", "app-api-test", "pl
 SITE_WRITES = {"stop-site": ("stop", "Stopped"), "start-site": ("start", "Running"),
                "stop-slot": ("stop", "Stopped"), "start-slot": ("start", "Running")}
 RESTORE_TAG = "ops-dev-hours-restore"
+MARKER_TAG = "ops-dev-hours-stopped"
 
 
 def utc(text: str) -> datetime:
@@ -81,6 +82,13 @@ class DevHours(Scenario):
             if found["properties"]["state"] != state:
                 return f"it is {found['properties']['state']}"
             return None
+        if kind in ("mark-site", "unmark-site"):
+            if not answered(seen.log, "PATCH", target):
+                return "no answered PATCH of the app in the request log"
+            marked = MARKER_TAG in (found.get("tags") or {})
+            if marked != (kind == "mark-site"):
+                return f"its marker is {'there' if marked else 'missing'}"
+            return None
         if kind in ("scale-down-plan", "restore-plan"):
             if not (answered(seen.log, "PATCH", target) or answered(seen.log, "PUT", target)):
                 return "no answered PATCH of the plan in the request log"
@@ -127,7 +135,8 @@ class DevHours(Scenario):
         return ((method == "POST" and op in ("Microsoft.Web/sites/start", "Microsoft.Web/sites/stop",
                                              "Microsoft.Web/sites/slots/start",
                                              "Microsoft.Web/sites/slots/stop"))
-                or (method in ("PATCH", "PUT") and op == "Microsoft.Web/serverfarms/write"))
+                or (method in ("PATCH", "PUT") and op == "Microsoft.Web/serverfarms/write")
+                or (method == "PATCH" and op == "Microsoft.Web/sites/write"))  # the app's marker
 
 
 @pytest.mark.parametrize("seed", seeds())

@@ -372,6 +372,24 @@ def test_capacity_is_capped_by_tier(world, clients, sku, capacity, allowed):
     assert "allows at most" in refusal(err.value)["Message"]
 
 
+def test_a_feature_no_read_shows_refuses_lower_tiers_in_arms_error_shape(world, clients):
+    """A plan's `_sandbox.refuse_below` (hybrid connections, backups...): ARM's {"error": ...}."""
+    data = _one_app_world()
+    plan = next(r for r in data["resources"] if r["name"] == "plan-payments-dev")
+    plan["_sandbox"] = {"refuse_below": {"tier": "Basic", "status": 409, "code": "Conflict",
+                                         "message": "Hybrid connections need the Basic tier or above."}}
+    world(data)
+    plans = clients.web(DEV).app_service_plans
+    with pytest.raises(HttpResponseError) as err:
+        plans.update("rg-payments-dev", "plan-payments-dev", {"sku": {"name": "F1"}})
+    assert err.value.status_code == 409 and err.value.error.code == "Conflict"
+    assert json.loads(err.value.response.text()) == {
+        "error": {"code": "Conflict", "message": "Hybrid connections need the Basic tier or above."}}
+    assert plans.update("rg-payments-dev", "plan-payments-dev",
+                        {"sku": {"name": "B1", "capacity": 2}}).sku.capacity == 2  # same tier: fine
+    assert "_sandbox" not in json.dumps(plans.get("rg-payments-dev", "plan-payments-dev").as_dict())
+
+
 # -- throttling -----------------------------------------------------------------------------
 def test_a_throttled_read_is_retried_by_the_client(web, app_env):
     # Seed 1 draws 0.134 then 0.847: the first request is throttled, the retry is not.
