@@ -72,7 +72,7 @@ def measure() -> dict:
         stack = Stack(state, build_world(), azurite=True, databases=False, page_size=100).start()
         try:
             env = job_env(stack, OPS_RUNS_CONTAINER=f"bench-{uuid.uuid4().hex[:8]}",
-                          OPS_DEV_HOURS__MAX_ACTIONS_PER_RUN="2000")  # one run marks and stops them all
+                          OPS_DEV_HOURS__MAX_ACTIONS_PER_RUN="1000")  # one run stops them all
             stack.sandbox.faults.configure({"rules": [{"operation": "*", "latency_ms": LATENCY_MS}]})
             runs = []
             for now in (OFF_AT, OFF_AT, LATER):

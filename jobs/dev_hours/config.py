@@ -70,7 +70,7 @@ class DevHoursSettings(BaseModel):
     deny_name_pattern: str | None = None  # extra to the built-in production pattern (app, slot, plan, group)
     deny_tag_keys: CommaList = []  # extra to environment, env, stage, tier, lifecycle
     deny_tag_values: CommaList = []  # extra to prod, production, prd (+ digits); matched as words
-    max_actions_per_run: int = Field(default=50, ge=1, le=2000)  # an app stop is two writes (marker, stop)
+    max_actions_per_run: int = Field(default=50, ge=1, le=1000)  # changes; marker tags are not counted
     scale_down_capacity: int = Field(default=1, ge=1, le=30)
     scale_down_sku: str | None = None  # e.g. "B1"; None keeps the SKU
     prices: PriceList = {}  # hourly price per instance, by SKU name

@@ -27,7 +27,7 @@ Semantics, per target app (see targets.py for what a target is):
   app) is never written: a record or tag on one is a failed outcome.
   A scale-down whose record a run did not save (killed after the PATCH) is
   adopted from the plan's restore tag, written in the same PATCH.
-- At most ``max_actions_per_run`` actions are applied; the rest are reported
+- At most ``max_actions_per_run`` changes are applied (marker tags not counted); the rest are reported
   as skipped and not recorded, so the next run does them. Whole groups (an
   app with its slots) fit or wait together; plans with starts go first.
 
@@ -190,16 +190,20 @@ def plan(sites: Sequence[Site], plans: Sequence[Plan], state: State, now: dateti
     return verdicts + out, new_state
 
 
+MARKER_KINDS = ("mark-site", "unmark-site")  # bookkeeping tags: not counted by the cap
+
+
 class _Cap:
-    """Counts applied actions; once a group does not fit, nothing more does."""
+    """Counts applied changes (markers aside); once a group does not fit, nothing more does."""
 
     def __init__(self, limit: int):
         self.limit = limit
         self.left = limit
 
     def admit(self, group: list[Action], out: list[Action]) -> bool:
-        if len(group) <= self.left:
-            self.left -= len(group)
+        changes = sum(a.kind not in MARKER_KINDS for a in group)
+        if changes <= self.left:
+            self.left -= changes
             out.extend(group)
             return True
         self.left = 0
@@ -208,7 +212,8 @@ class _Cap:
 
     @staticmethod
     def refuse(group: list[Action], out: list[Action], why: str) -> None:
-        out.extend(Action.skip(a.target, f"{why} ({a.reason})", kind=a.kind) for a in group)
+        out.extend(Action.skip(a.target, f"{why} ({a.reason})", kind=a.kind) for a in group
+                   if a.kind not in MARKER_KINDS)
 
 
 # -- one app -------------------------------------------------------------------

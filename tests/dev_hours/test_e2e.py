@@ -340,12 +340,12 @@ def test_the_cap_spreads_the_evening_over_several_runs(world, app_env, monkeypat
     for _ in range(10):
         report, log, writes = estate.run("2026-11-30T19:15:00Z")
         runs.append(len(writes))
-        assert len(writes) <= 5
+        assert len([w for w in writes if written(w)[0] != "tag"]) <= 5  # marker tags are not counted
         held = [a for a in report["actions"] if "cap of 5 actions per run" in a["reason"]]
         assert all(a["status"] == "skipped" for a in held)
         if not writes:
             break
-    assert runs[-1] == 0 and sum(runs) == 36 and len(runs) >= 8  # 21 changes, 15 marker writes
+    assert runs[-1] == 0 and sum(runs) == 36 and len(runs) >= 5  # 21 changes, 15 marker writes
     # at most one write of each kind per changed resource, whatever the number of runs
     names = [written(e) for e in estate.all_writes[first:]]
     assert len(names) == len(set(names)) == 36

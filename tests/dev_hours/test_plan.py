@@ -371,14 +371,15 @@ def test_override_expiry_is_an_instant_or_the_end_of_a_local_day(value, zone, ex
 
 def test_beyond_the_cap_actions_wait_for_the_next_run_and_are_not_recorded():
     sites = [make_site(f"app{i}-dev") for i in range(3)]
-    actions, planned = run(sites, "2026-11-27T18:05", max_actions_per_run=4)  # each: mark, stop
+    actions, planned = run(sites, "2026-11-27T18:05", max_actions_per_run=2)  # markers do not count
     assert kinds(actions) == [("stop-site", "app0-dev", None), ("stop-site", "app1-dev", None),
                               ("stop-site", "app2-dev", "skipped")]
-    assert unmarked(actions)[2].reason.startswith("cap of 4 actions per run reached")
+    assert unmarked(actions)[2].reason.startswith("cap of 2 actions per run reached")
+    assert [a.kind for a in actions if a.target == site_id("app2-dev")] == ["stop-site"]  # not marked either
     state = all_succeed(State(), actions, planned)
     assert site_id("app2-dev").lower() not in state.sites
     sites = [replace(s, state="Stopped") for s in sites[:2]] + [sites[2]]
-    next_run, _ = run(sites, "2026-11-27T18:20", state, max_actions_per_run=4)
+    next_run, _ = run(sites, "2026-11-27T18:20", state, max_actions_per_run=2)
     assert kinds(next_run) == [("stop-site", "app2-dev", None)]
 
 
