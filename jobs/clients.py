@@ -66,7 +66,7 @@ class Clients:
         return kwargs
 
     @property
-    def _storage_kwargs(self) -> dict[str, Any]:
+    def storage_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"connection_verify": self.settings.ca_bundle or True}
         if self.settings.credential == "sandbox":
             # azure-storage-blob takes no per_retry_policies; these run last, after its retries.
@@ -150,10 +150,10 @@ class Clients:
         s = self.settings
         if s.runs_connection:
             return BlobServiceClient.from_connection_string(
-                s.runs_connection.get_secret_value(), **self._storage_kwargs)
+                s.runs_connection.get_secret_value(), **self.storage_kwargs)
         if s.runs_account_url:
             return BlobServiceClient(s.runs_account_url, credential=self.credential,
-                                     **self._storage_kwargs)
+                                     **self.storage_kwargs)
         raise SettingsError("AzureWebJobsStorage: required (or OPS_RUNS_ACCOUNT_URL)")
 
     @cached_property
@@ -166,6 +166,6 @@ class Clients:
         from azure.storage.blob import BlobServiceClient
         if s.storage_connection is not None:
             return BlobServiceClient.from_connection_string(
-                s.storage_connection.get_secret_value(), **self._storage_kwargs)
+                s.storage_connection.get_secret_value(), **self.storage_kwargs)
         return BlobServiceClient(s.storage_account_url, credential=self.credential,
-                                 **self._storage_kwargs)
+                                 **self.storage_kwargs)

@@ -351,6 +351,7 @@ class StorageResource(_DualKeyResource):
     def __init__(self, clients, settings, spec: T.RotationSpec):
         self.settings, self.config = settings, settings.secret_rotation
         self.ops = clients.storage_mgmt(spec.subscription).storage_accounts
+        self.storage_kwargs = clients.storage_kwargs  # CA bundle; in sandbox mode, loopback only
         self.group, self.account = spec.resource_group, spec.resource_name
         self.description = f"storage account {self.account}"
 
@@ -373,8 +374,8 @@ class StorageResource(_DualKeyResource):
         url = self.config.blob_endpoint(self.account)
         _refuse_remote(self.settings, url)
         client = BlobServiceClient(url, credential={"account_name": self.account, "account_key": value},
-                                   connection_verify=self.settings.ca_bundle or True, retry_total=0,
-                                   connection_timeout=self.config.connect_timeout_seconds)
+                                   retry_total=0, connection_timeout=self.config.connect_timeout_seconds,
+                                   **self.storage_kwargs)
         try:
             client.get_account_information()
         except ClientAuthenticationError:
