@@ -95,31 +95,24 @@ def query_period(today: date) -> tuple[date, date]:
 def cost_query(today: date) -> dict[str, Any]:
     """The body of the one Cost Management query per scope (POST .../query)."""
     start, end = query_period(today)
+    return _query(start, end, "Daily", "ServiceName", "ChargeType")
+
+
+def group_query(today: date) -> dict[str, Any]:
+    """This month's cost per resource group (a subscription scope's second query)."""
+    return _query(month_start(today), today, "None", "ResourceGroupName")
+
+
+def _query(start: date, end: date, granularity: str, *dimensions: str) -> dict[str, Any]:
     return {
         "type": "ActualCost",
         "timeframe": "Custom",
         "timePeriod": {"from": f"{start.isoformat()}T00:00:00+00:00",
                        "to": f"{end.isoformat()}T23:59:59+00:00"},
         "dataset": {
-            "granularity": "Daily",
+            "granularity": granularity,
             "aggregation": {"totalCost": {"name": "PreTaxCost", "function": "Sum"}},
-            "grouping": [{"type": "Dimension", "name": "ServiceName"},
-                         {"type": "Dimension", "name": "ChargeType"}],
-        },
-    }
-
-
-def group_query(today: date) -> dict[str, Any]:
-    """This month's cost per resource group (a subscription scope's second query)."""
-    return {
-        "type": "ActualCost",
-        "timeframe": "Custom",
-        "timePeriod": {"from": f"{month_start(today).isoformat()}T00:00:00+00:00",
-                       "to": f"{today.isoformat()}T23:59:59+00:00"},
-        "dataset": {
-            "granularity": "None",
-            "aggregation": {"totalCost": {"name": "PreTaxCost", "function": "Sum"}},
-            "grouping": [{"type": "Dimension", "name": "ResourceGroupName"}],
+            "grouping": [{"type": "Dimension", "name": d} for d in dimensions],
         },
     }
 

@@ -233,14 +233,9 @@ def promote(r: Rotation) -> None:
     current = r.vault.current(r.name)
     if current.tags.get(T.ID_TAG) != pending.rotation_id:
         if current.version != pending.base_version:
-            r.vault.mark_pending(r.name, pending.version, {**pending.tags, T.STEP_TAG: "abandoned"},
-                                 enabled=False)
-            raise RotationError(
-                f"promote: {r.name} got a new version ({current.version}) since rotation "
-                f"{pending.rotation_id} started from {pending.base_version}; the rotation is "
-                "abandoned and the new version left as it is"
-                + ("; the role's password is the pending one, check which value consumers need"
-                   if r.spec.mode == T.SINGLE_ROLE else ""))
+            _abandon(r, pending, f"promote: {r.name} got a new version ({current.version}) since rotation "
+                                 f"{pending.rotation_id} started from {pending.base_version}; the rotation "
+                                 "is abandoned and the new version left as it is")
         tags = promoted_tags(r, current, pending)
         expires = r.now + timedelta(days=r.spec.period_days + r.config.near_expiry_days)
         try:
@@ -281,6 +276,13 @@ def finish(r: Rotation) -> None:
     log.info("%s: rotation %s finished", r.name, pending.rotation_id)
 
 
+def _abandon(r: Rotation, pending, why: str) -> None:
+    """The secret moved on since the rotation began: never promote its pending value."""
+    r.vault.mark_pending(r.name, pending.version, {**pending.tags, T.STEP_TAG: "abandoned"}, enabled=False)
+    raise RotationError(why + ("; the role's password may be the pending one, check which value "
+                               "consumers need" if r.spec.mode == T.SINGLE_ROLE else ""))
+
+
 def recover(r: Rotation) -> str | None:
     """A soft-deleted pending secret blocks its name (409) until recovered or purged: recover
     it (it may hold the only copy of a password already set). A recovered unfinished rotation
@@ -293,13 +295,9 @@ def recover(r: Rotation) -> str | None:
         return note
     current = r.vault.current(r.name)
     if current.version != pending.base_version:
-        r.vault.mark_pending(r.name, pending.version, {**pending.tags, T.STEP_TAG: "abandoned"},
-                             enabled=False)
-        raise RotationError(
-            f"{note}: its rotation {pending.rotation_id} started from version {pending.base_version}, "
-            f"but {r.name}'s current version is {current.version}; the rotation is abandoned, never "
-            "promoted" + ("; the role's password may be the pending one, check which value consumers "
-                          "need" if r.spec.mode == T.SINGLE_ROLE else ""))
+        _abandon(r, pending, f"{note}: its rotation {pending.rotation_id} started from version "
+                             f"{pending.base_version}, but {r.name}'s current version is "
+                             f"{current.version}; the rotation is abandoned, never promoted")
     if pending.step == "tested":  # time passed while it was deleted: test the value again
         r.vault.mark_pending(r.name, pending.version, {**pending.tags, T.STEP_TAG: "set"})
     return note
