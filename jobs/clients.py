@@ -59,18 +59,19 @@ class Clients:
 
     @property
     def _transport_kwargs(self) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"connection_verify": self.settings.ca_bundle or True}
-        if self.settings.credential == "sandbox":
-            # After the retry and redirect policies: every attempt and every hop is checked.
-            kwargs["per_retry_policies"] = [LoopbackOnly()]
-        return kwargs
+        # After the retry and redirect policies: every attempt and every hop is checked.
+        return self._client_kwargs("per_retry_policies")
 
     @property
     def storage_kwargs(self) -> dict[str, Any]:
+        # azure-storage-blob takes no per_retry_policies; these run last, after its retries.
+        return self._client_kwargs("_additional_pipeline_policies")
+
+    def _client_kwargs(self, policies_option: str) -> dict[str, Any]:
+        """The CA bundle, and in sandbox mode LoopbackOnly under the client's option name."""
         kwargs: dict[str, Any] = {"connection_verify": self.settings.ca_bundle or True}
         if self.settings.credential == "sandbox":
-            # azure-storage-blob takes no per_retry_policies; these run last, after its retries.
-            kwargs["_additional_pipeline_policies"] = [LoopbackOnly()]
+            kwargs[policies_option] = [LoopbackOnly()]
         return kwargs
 
     @cached_property

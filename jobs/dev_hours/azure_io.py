@@ -75,12 +75,12 @@ class Observed:
 
 
 class AzureRefusal(Exception):
-    """Azure refused a change (App Service's 4xx validation error); the message is Azure's,
+    """Azure refused a change (App Service's 4xx validation error): ``azure_message`` is Azure's,
     ``code`` its error code ("Conflict")."""
 
     def __init__(self, message: str, code: str = ""):
-        super().__init__(message)
-        self.code = code
+        super().__init__(f"refused by Azure: {message}")
+        self.azure_message, self.code = message, code  # not `message`: the runner describes by it
 
 
 # -- observe ---------------------------------------------------------------------
@@ -396,7 +396,7 @@ def apply(action: Action, ctx) -> str | None:
         except Exception as exc:
             refusal = azure_refusal(exc)
             if refusal:
-                raise AzureRefusal(f"refused by Azure: {refusal}", error_code(exc)) from None
+                raise AzureRefusal(refusal, error_code(exc)) from None
             raise
         return f"{sku['name']} x{sku['capacity']}"
     raise ValueError(f"dev-hours cannot apply {kind}")
@@ -417,17 +417,9 @@ def azure_refusal(exc: BaseException) -> str | None:
     status = getattr(exc, "status_code", None) or getattr(response, "status_code", None)
     if response is None or status is None or not 400 <= int(status) < 500 or status in (401, 403, 429):
         return None
-    try:
-        body = json.loads(response.text())
-    except (ValueError, TypeError, AttributeError):
-        body = None
-    if isinstance(body, dict):
-        message = body.get("Message") or body.get("message")
-        error = body.get("error") or body.get("Error")
-        if not message and isinstance(error, dict):
-            message = error.get("message") or error.get("Message")
-        if message:
-            return str(message).strip()
+    message = _error_field(response, "message")
+    if message:
+        return message.strip()
     text = getattr(exc, "message", None) or str(exc)
     return text.strip().splitlines()[0] if text.strip() else f"HTTP {status}"
 
@@ -435,19 +427,26 @@ def azure_refusal(exc: BaseException) -> str | None:
 def error_code(exc: BaseException) -> str:
     """Azure's error code of a failed call (App Service's `Code` or ARM's `error.code`), else
     the HTTP status."""
-    response = getattr(exc, "response", None)
+    code = _error_field(getattr(exc, "response", None), "code")
+    if code:
+        return code
+    status = getattr(exc, "status_code", None)
+    return f"HTTP {status}" if status else type(exc).__name__
+
+
+def _error_field(response, name: str) -> str | None:
+    """``name`` ("message", "code") of an error body: App Service's PascalCase top level
+    (``Message``, ``Code``) or ARM's ``{"error": {...}}``, either case."""
     try:
         body = json.loads(response.text()) if response is not None else None
     except (ValueError, TypeError, AttributeError):
-        body = None
-    if isinstance(body, dict):
-        error = body.get("error") or body.get("Error")
-        code = body.get("Code") or body.get("code") or (
-            (error.get("code") or error.get("Code")) if isinstance(error, dict) else None)
-        if code:
-            return str(code)
-    status = getattr(exc, "status_code", None)
-    return f"HTTP {status}" if status else type(exc).__name__
+        return None
+    if not isinstance(body, dict):
+        return None
+    error = body.get("error") or body.get("Error")
+    found = body.get(name.capitalize()) or body.get(name) or (
+        (error.get(name) or error.get(name.capitalize())) if isinstance(error, dict) else None)
+    return str(found) if found else None
 
 
 def describe(exc: BaseException) -> str:

@@ -70,8 +70,7 @@ class DevHoursJob(Job):
             return azure_io.apply(action, ctx)
         except azure_io.AzureRefusal as exc:  # remembered by finish(): not asked again every run
             with self._lock:
-                self._refused.setdefault(ctx.run_id, {})[action.key] = (
-                    exc.code, str(exc).removeprefix("refused by Azure: "))
+                self._refused.setdefault(ctx.run_id, {})[action.key] = (exc.code, exc.azure_message)
             raise
 
     def finish(self, observed: azure_io.Observed, report: RunReport, ctx: RunContext) -> dict[str, Any]:

@@ -229,6 +229,11 @@ RESTORE_TAG = "ops-dev-hours-restore"
 _TAG_FIELDS = ("name", "tier", "size", "family", "capacity")
 
 
+def _fields(parts: Iterable[str]) -> dict[str, str]:
+    """'key=value' parts of a tag value -> {lower-case key: value}; parts without '=' dropped."""
+    return {k.strip().lower(): v.strip() for k, sep, v in (p.partition("=") for p in parts) if sep}
+
+
 def restore_tag_value(original: Sku, scaled_to: Sku) -> str:
     """'name=P1v3;tier=PremiumV3;size=P1v3;family=Pv3;capacity=2;to=B1;to_capacity=1'."""
     parts = [f"{k}={getattr(original, k)}" for k in _TAG_FIELDS]
@@ -237,11 +242,7 @@ def restore_tag_value(original: Sku, scaled_to: Sku) -> str:
 
 def parse_restore_tag(value: str) -> tuple[Sku, Sku]:
     """(original SKU, SKU it was scaled to); ValueError when malformed."""
-    fields = {}
-    for part in (value or "").split(";"):
-        key, sep, item = part.partition("=")
-        if sep:
-            fields[key.strip().lower()] = item.strip()
+    fields = _fields((value or "").split(";"))
     missing = [k for k in (*_TAG_FIELDS, "to", "to_capacity") if not fields.get(k)]
     if missing:
         raise ValueError(f"missing {', '.join(missing)}")
@@ -280,6 +281,6 @@ def parse_marker(value: str) -> tuple[datetime | None, bool, tuple[str, ...]]:
         when = when if when.tzinfo else None
     except ValueError:
         when = None
-    fields = {k.strip().lower(): v.strip() for k, _, v in (p.partition("=") for p in parts)}
+    fields = _fields(parts)
     slots = tuple(sorted(n.strip().lower() for n in fields.get("slots", "").split(",") if n.strip()))
     return when, fields.get("app", "").lower() != "no", slots

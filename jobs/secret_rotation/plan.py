@@ -39,6 +39,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from jobs.model import Action
+from jobs.requests import BadRequest, parse_bool
 from jobs.secret_rotation import tags as T
 
 ROTATE, END_GRACE, INVALID, BLOCKED = "rotate-secret", "end-grace", "invalid-tags", "rotation-blocked"
@@ -171,10 +172,10 @@ def _flag(name: str, value: str | None) -> tuple[bool, str | None]:
     """A true/false option: (value, fault)."""
     if value is None:
         return False, None
-    text = str(value).strip().lower()
-    if text not in ("true", "false", "yes", "no", "1", "0"):
-        return False, f"option {name} must be true or false, got {str(value)[:40]!r}"
-    return text in ("true", "yes", "1"), None
+    try:
+        return parse_bool(f"option {name}", value), None
+    except BadRequest as exc:
+        return False, str(exc)
 
 
 def _revoke_option(force: str | None, value: str | None) -> tuple[bool, str | None]:

@@ -235,7 +235,7 @@ def promote(r: Rotation) -> None:
         if current.version != pending.base_version:
             _abandon(r, pending, f"promote: {r.name} got a new version ({current.version}) since rotation "
                                  f"{pending.rotation_id} started from {pending.base_version}; the rotation "
-                                 "is abandoned and the new version left as it is")
+                                 "is abandoned and the new version left as it is", password_set=True)
         tags = promoted_tags(r, current, pending)
         expires = r.now + timedelta(days=r.spec.period_days + r.config.near_expiry_days)
         try:
@@ -276,11 +276,14 @@ def finish(r: Rotation) -> None:
     log.info("%s: rotation %s finished", r.name, pending.rotation_id)
 
 
-def _abandon(r: Rotation, pending, why: str) -> None:
-    """The secret moved on since the rotation began: never promote its pending value."""
+def _abandon(r: Rotation, pending, why: str, *, password_set: bool = False) -> None:
+    """The secret moved on since the rotation began: never promote its pending value.
+    ``password_set``: the rotation got past SET, so a single role's password is the pending one."""
     r.vault.mark_pending(r.name, pending.version, {**pending.tags, T.STEP_TAG: "abandoned"}, enabled=False)
-    raise RotationError(why + ("; the role's password may be the pending one, check which value "
-                               "consumers need" if r.spec.mode == T.SINGLE_ROLE else ""))
+    if r.spec.mode == T.SINGLE_ROLE:
+        why += (f"; the role's password {'is' if password_set else 'may be'} the pending one, "
+                "check which value consumers need")
+    raise RotationError(why)
 
 
 def recover(r: Rotation) -> str | None:

@@ -216,7 +216,7 @@ class SlaSnapshotSettings(BaseModel):
         if scheme != "https" and not (scheme == "http" and is_loopback(value)):
             raise ValueError(f"must be an https:// blob endpoint (https://<account>.blob.core.windows.net), "
                              f"got {scheme}:// on host {host(value)}")
-        return value.strip().rstrip("/")
+        return value.rstrip("/")
 
     @field_validator("storage_account_id")
     @classmethod
